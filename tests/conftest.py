@@ -1,0 +1,64 @@
+"""Shared fixtures. Every test gets its own $VSH_HOME; nothing touches the real user state."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+REDTEAM = SHARED / "redteam-public"
+
+
+def bwrap_works() -> bool:
+    if not shutil.which("bwrap"):
+        return False
+    probe = ["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"]
+    return subprocess.run(probe, capture_output=True).returncode == 0
+
+
+BWRAP = bwrap_works()
+needs_bwrap = pytest.mark.skipif(not BWRAP, reason="bubblewrap cannot create namespaces here")
+
+
+@pytest.fixture
+def vsh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path / "vsh-home"
+    home.mkdir(mode=0o700)
+    monkeypatch.setenv("VSH_HOME", str(home))
+    monkeypatch.delenv("LOG_LEVEL", raising=False)
+    yield home
+
+
+def vsh_env(vsh_home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("LOG_LEVEL",)}
+    env["VSH_HOME"] = str(vsh_home)
+    env.update(extra)
+    return env
+
+
+def run_vsh(
+    args: Sequence[str],
+    vsh_home: Path,
+    *,
+    input: str | bytes | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `vsh` CLI in a subprocess (no tty: the context is headless)."""
+    return subprocess.run(
+        [sys.executable, "-m", "vshell", *args],
+        input=input if isinstance(input, str) or input is None else input.decode(),
+        capture_output=True,
+        text=True,
+        env=env or vsh_env(vsh_home),
+        cwd=cwd,
+        timeout=timeout,
+    )

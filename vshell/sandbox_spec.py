@@ -1,0 +1,96 @@
+"""The platform-neutral description of one sandboxed run.
+
+Built once from config, CLI options and state paths (vshell.sandbox.build_spec); each backend
+(bwrap/ on Linux, sbpl/ on macOS) turns it into an argv list. Backends never read config themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Names protected from writes at any depth of the workspace, even when absent when the run starts.
+# A trailing "/" marks a directory (everything below it is protected too).
+PROTECTED_NAMES: tuple[str, ...] = (
+    ".git/hooks/",
+    ".git/config",
+    ".gitmodules",
+    ".bashrc",
+    ".bash_profile",
+    ".bash_login",
+    ".bash_logout",
+    ".profile",
+    ".zshrc",
+    ".zshenv",
+    ".zprofile",
+    ".zlogin",
+    ".inputrc",
+    ".vscode/",
+    ".idea/",
+    ".mcp.json",
+    ".envrc",
+    ".claude/",
+    ".cursor/",
+)
+
+# Credential stores relative to the caller's home: never readable inside.
+CREDENTIAL_STORES: tuple[str, ...] = (
+    ".ssh",
+    ".aws",
+    ".gnupg",
+    ".netrc",
+    ".git-credentials",
+    ".config/gh",
+    ".docker/config.json",
+    ".kube",
+    ".npmrc",
+    ".pypirc",
+    ".config/gcloud",
+    ".azure",
+)
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    """How the sandbox reaches the outside.
+
+    mode "none": no network at all (a private loopback only).
+    mode "proxy": still no network of its own; the proxy's unix socket `proxy_socket` (a host path)
+      is bound inside and a forwarder exposes it at 127.0.0.1:`inside_port`. `ca_bundle` (a host
+      path to a PEM bundle: system CAs plus vsh's public CA) replaces the system bundle inside.
+    """
+
+    mode: str = "none"
+    proxy_socket: Path | None = None
+    inside_port: int = 3128
+    ca_bundle: Path | None = None
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """Everything a backend needs. Paths are absolute host paths.
+
+    argv: the program and its arguments, passed exactly (no shell is added by the backend).
+    cwd: where the program starts; inside `workspace`.
+    env: the complete environment inside (already filtered through the allow list).
+    home: HOME inside the sandbox (the caller's home path, mostly read-only; credential stores hidden).
+    workspace: the only writable tree (besides a private /tmp).
+    hidden: paths that must be neither readable nor writable inside (state root, credential stores,
+      configured extras). Absent paths are still hidden if they appear later when feasible.
+    protected_names: names relative to any directory of the workspace that must not be written,
+      created, renamed or removed (see PROTECTED_NAMES).
+    protected_paths: absolute paths outside the workspace that must not be written or created
+      (e.g. shell start-up files in HOME) — the system is read-only anyway; listed for macOS.
+    """
+
+    argv: tuple[str, ...]
+    cwd: Path
+    workspace: Path
+    home: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    hidden: tuple[Path, ...] = ()
+    protected_names: tuple[str, ...] = PROTECTED_NAMES
+    protected_paths: tuple[Path, ...] = ()
+    network: NetworkPolicy = NetworkPolicy()
+    state_root: Path | None = None  # $VSH_HOME: hidden, even when inside the workspace

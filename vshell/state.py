@@ -1,0 +1,101 @@
+"""Where vsh keeps its state, and the one way to write it (atomically).
+
+Everything lives under one root: `$VSH_HOME` when set (tests always set it), else the platform's user
+data directory. The sandbox hides this whole root; keeping it in one tree is what makes that simple.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def default_root() -> Path:
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "vsh"
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "vsh"
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    """The files under the state root. Nothing here touches the disk."""
+
+    root: Path
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> StatePaths:
+        env = os.environ if environ is None else environ
+        home = env.get("VSH_HOME")
+        root = Path(home).expanduser() if home else default_root()
+        return cls(root.absolute())
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def rules_db(self) -> Path:
+        return self.root / "rules.db"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.root / "audit.jsonl"
+
+    @property
+    def history(self) -> Path:
+        return self.root / "history"
+
+    @property
+    def workspace(self) -> Path:
+        return self.root / "workspace"
+
+    @property
+    def credentials(self) -> Path:
+        """Credential metadata (references, templates, policy): never values."""
+        return self.root / "credentials.json"
+
+    @property
+    def vault(self) -> Path:
+        """The AES-256-GCM encrypted secrets file, used when the keyring has no usable backend."""
+        return self.root / "vault.enc"
+
+    @property
+    def vault_key(self) -> Path:
+        return self.root / "vault.key"
+
+    @property
+    def proxy_dir(self) -> Path:
+        return self.root / "proxy"
+
+    @property
+    def run_dir(self) -> Path:
+        """Per-boot runtime files (probe cache, per-run sockets)."""
+        return self.root / "run"
+
+    def ensure(self) -> Path:
+        """Create the root (0700) if missing and return it."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return self.root
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace `path` with `data` atomically: a crash leaves the old file or the new one, never half."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
