@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "proxy": ("vshell.cli_proxy", "proxy", "Start, stop or inspect the egress proxy daemon."),
     "doctor": ("vshell.doctor", "doctor", "Check that the sandbox, state and proxy work."),
     "log": ("vshell.cli_rules", "log", "Show the audit log of decisions."),
+    "demo": ("vshell.demo", "demo", "Show vsh's main job on a built-in example."),
 }
 
 # Under `vsh run`, vsh's own failures (usage included) exit 125 so they never look like the command's.
