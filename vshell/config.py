@@ -145,7 +145,7 @@ def _schema() -> _Schema:
     }
 
 
-_FIELD = {
+_FIELD: dict[tuple[str, str], str] = {
     ("approval", "auto_approve_up_to"): "tolerance",
     ("approval", "mode"): "mode",
     ("approval", "rate_limit"): "rate_limit",
