@@ -176,7 +176,8 @@ def parse_config(text: str, source: Path | None = None) -> Config:
                 raise ConfigError(f"{where}:{line or '?'}: unknown key {section}.{key}",
                                   hint=f"known keys in [{section}]: {', '.join(schema[section])}")
             try:
-                values[_FIELD.get((section, key), key)] = schema[section][key](value)
+                name = _FIELD.get((section, str(key))) or str(key)
+                values[name] = schema[section][key](value)
             except ValueError as e:
                 raise ConfigError(f"{where}:{line or '?'}: {section}.{key}: {e}") from None
     return Config(source=source, **values)

@@ -34,6 +34,18 @@ PROTECTED_NAMES: tuple[str, ...] = (
     ".cursor/",
 )
 
+# Where the egress pieces appear inside a Linux sandbox (macOS uses the host paths directly).
+INSIDE_RUN_DIR = Path("/run/vsh")
+INSIDE_PROXY_SOCKET = INSIDE_RUN_DIR / "proxy.sock"
+INSIDE_FORWARDER = INSIDE_RUN_DIR / "forwarder.py"
+INSIDE_CA_BUNDLE = INSIDE_RUN_DIR / "ca.pem"
+# The system CA bundle paths replaced by the run's bundle when the proxy is on (those that exist).
+SYSTEM_CA_BUNDLES: tuple[Path, ...] = (
+    Path("/etc/ssl/certs/ca-certificates.crt"),
+    Path("/etc/pki/tls/certs/ca-bundle.crt"),
+    Path("/etc/ssl/cert.pem"),
+)
+
 # Credential stores relative to the caller's home: never readable inside.
 CREDENTIAL_STORES: tuple[str, ...] = (
     ".ssh",
@@ -65,6 +77,9 @@ class NetworkPolicy:
     proxy_socket: Path | None = None
     inside_port: int = 3128
     ca_bundle: Path | None = None
+    # Host path of the stdlib-only forwarder script (vshell.proxy.forwarder), bound read-only inside
+    # at INSIDE_FORWARDER on Linux. None: the runner does not wrap the command.
+    forwarder: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -94,3 +109,16 @@ class SandboxSpec:
     protected_paths: tuple[Path, ...] = ()
     network: NetworkPolicy = NetworkPolicy()
     state_root: Path | None = None  # $VSH_HOME: hidden, even when inside the workspace
+    # Filled by vshell.sandbox.build_spec from a walk of the workspace (the Linux backend mounts
+    # each one; sbpl matches protected names by regex and may ignore them):
+    # protected_found: existing paths in the workspace whose name is protected (see PROTECTED_NAMES),
+    #   plus `.git` files (gitdir pointers). Each is bound read-only over itself.
+    # pinned: existing directories bound onto themselves (still writable) so that they are mount
+    #   points: `mv .git .g` or renaming a directory on the way to a hidden state root then fails
+    #   with EBUSY. Empty tuples mean "nothing found", not "not looked".
+    protected_found: tuple[Path, ...] = ()
+    pinned: tuple[Path, ...] = ()
+    # Linux: install the seccomp filter (no new AF_UNIX sockets, no io_uring) for the whole sandbox.
+    # False only when the proxy forwarder inside needs AF_UNIX; it then applies the filter itself
+    # before starting the command (see vshell.runner).
+    seccomp: bool = True
