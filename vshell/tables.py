@@ -1,0 +1,814 @@
+"""Data tables of the command model: program risk, dangerous flags, wrappers, subcommands, arity,
+behaviour-changing environment variables. No logic lives here beyond building lookups; the walker in
+`vshell.shellparse` reads these tables.
+
+Each entry may carry `examples`: (line, expected risk) pairs that `tests/test_tables.py` classifies,
+so every row is its own unit test.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
+
+from vshell.model import Risk
+
+LOW, MEDIUM, HIGH = Risk.LOW, Risk.MEDIUM, Risk.HIGH
+
+Examples = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Flag:
+    """Options that raise an action's risk. Names are spelled as typed: `-o` (a short option, also
+    found inside clusters like `-ro`), `--output` (a GNU long option, also matched by any unique-
+    looking prefix such as `--out`), or `-delete` for single-dash long options (find, exact match).
+    `prefix_plus`: a word starting with this text (less `+cmd`)."""
+
+    names: tuple[str, ...]
+    risk: Risk
+    reason: str
+    examples: Examples = ()
+    ineligible: bool = False  # it makes a read-only command write a file: rules must not absorb it
+
+
+@dataclass(frozen=True)
+class FlagIndex:
+    """Flags arranged for matching one word: `exact` (find-style names, positional keywords),
+    `short` (one option letter -> flag), `longs` (GNU long names without `--`, matched by prefix)."""
+
+    exact: Mapping[str, Flag]
+    short: Mapping[str, Flag]
+    longs: tuple[tuple[str, Flag], ...]
+
+    @classmethod
+    def build(cls, flags: tuple[Flag, ...], style: str) -> FlagIndex:
+        exact: dict[str, Flag] = {}
+        short: dict[str, Flag] = {}
+        longs: list[tuple[str, Flag]] = []
+        for fl in flags:
+            for n in fl.names:
+                if not n.startswith("-") or style == "single":
+                    exact.setdefault(n, fl)
+                elif n.startswith("--"):
+                    longs.append((n[2:], fl))
+                elif len(n) == 2:
+                    short.setdefault(n[1], fl)
+                else:
+                    exact.setdefault(n, fl)
+        return cls(MappingProxyType(exact), MappingProxyType(short), tuple(longs))
+
+    def match(self, word: str, style: str) -> Flag | None:
+        """The flag `word` spells, if any: GNU short options also inside clusters (`-rf`), long
+        options also by any prefix (`--out` for `--output`), `--opt=value` by its name."""
+        if len(word) < 2 or word[0] != "-":
+            return self.exact.get(word) if self.exact else None
+        if style == "single":
+            return self.exact.get(word.split("=", 1)[0])
+        if word[1] == "-":
+            given = word[2:].split("=", 1)[0]
+            if given:
+                for name, fl in self.longs:
+                    if name.startswith(given):
+                        return fl
+            return None
+        if self.short:
+            for ch in word[1:]:
+                hit = self.short.get(ch)
+                if hit is not None:
+                    return hit
+        return self.exact.get(word.split("=", 1)[0]) if self.exact else None
+
+
+@dataclass(frozen=True)
+class Sub:
+    """A subcommand (key words after the program, e.g. "push" for git, "pr view" for gh)."""
+
+    risk: Risk
+    reason: str
+    flags: tuple[Flag, ...] = ()
+    examples: Examples = ()
+
+    @cached_property
+    def flag_index(self) -> FlagIndex:
+        return FlagIndex.build(self.flags, "gnu")
+
+
+@dataclass(frozen=True)
+class GlobalOpt:
+    """A global option before the subcommand. `value`: takes a value (next word or `=`);
+    `risk`/`reason`: floor it imposes (None: meaning-neutral); `ineligible`: rules must not match."""
+
+    value: bool
+    risk: Risk | None = None
+    reason: str = ""
+    ineligible: bool = False
+
+
+@dataclass(frozen=True)
+class Program:
+    """A program's base risk. `style` "gnu" (short clusters and long-option prefixes) or "single"
+    (find-style single-dash long options matched exactly). `check` names a special argument
+    checker in `vshell.shellparse.CHECKS`. `subs`: subcommands (None: none modelled)."""
+
+    risk: Risk
+    reason: str
+    flags: tuple[Flag, ...] = ()
+    style: str = "gnu"
+    check: str | None = None
+    subs: Mapping[str, Sub] | None = None
+    unknown_sub: Sub | None = None
+    no_sub: Sub | None = None  # the program without a subcommand (e.g. bare `git`)
+    global_opts: Mapping[str, GlobalOpt] = field(default_factory=dict)
+    examples: Examples = ()
+
+    @cached_property
+    def flag_index(self) -> FlagIndex:
+        return FlagIndex.build(self.flags, self.style)
+
+
+@dataclass(frozen=True)
+class Wrapper:
+    """A program that runs another program given in its arguments.
+
+    value_opts: options that consume the next word (when not attached `-n5` / `--opt=5`).
+    positional: words to skip after the options before the wrapped program (`timeout 5 cmd`).
+    shell_opts: options whose value is a shell command line run by `sh -c` (`su -c`, `flock -c`).
+    no_exec_opts: options meaning no program is run (`command -v`, `chrt -p`).
+    joins_shell: the remaining words are joined and run by `sh -c` (`watch`).
+    """
+
+    risk: Risk
+    reason: str
+    value_opts: frozenset[str] = frozenset()
+    positional: int = 0
+    shell_opts: frozenset[str] = frozenset()
+    no_exec_opts: frozenset[str] = frozenset()
+    joins_shell: bool = False
+    privileged: bool = False
+    examples: Examples = ()
+
+
+def _f(names: str, risk: Risk, reason: str, *examples: tuple[str, str], ineligible: bool = False) -> Flag:
+    return Flag(tuple(names.split()), risk, reason, tuple(examples), ineligible)
+
+
+def _s(risk: Risk, reason: str, *flags: Flag, examples: Examples = ()) -> Sub:
+    return Sub(risk, reason, tuple(flags), examples)
+
+
+def _names(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+def _subs(table: dict[str, Sub]) -> Mapping[str, Sub]:
+    return MappingProxyType(table)
+
+
+def _many(names: str, sub: Sub, sep: str | None = None) -> dict[str, Sub]:
+    return dict.fromkeys((n.strip() for n in names.split(sep)), sub)
+
+
+# -- plain programs ---------------------------------------------------------------------------------
+
+_READ = "reads or prints without changing anything"
+_STATE = "changes files or system state"
+_DESTROY = "destroys data or disrupts the system"
+_PRIV = "changes privileges or system configuration"
+_NET = "talks to the network"
+
+_LOW_NAMES = (
+    "ls cat head tail wc grep egrep fgrep rg ag ack tree du df stat file pwd echo printf which jq ping dig "
+    "host nslookup whois traceroute sort uniq cut tr nl od hexdump xxd basename dirname realpath readlink "
+    "date whoami id hostname uname true false test [ : seq yes sleep diff cmp comm md5sum sha1sum "
+    "sha256sum sha512sum cksum b2sum base64 base32 column fold fmt paste join expand unexpand rev tac "
+    "strings locale ps free uptime w who groups nproc lscpu lsblk arch tty cal expr numfmt printenv "
+    "less more man info apropos whatis help type cd pushd popd dirs history wait jobs exit return break "
+    "continue shift getopts read unset umask ulimit times caller logout disown bg fg "
+    "alias unalias hash bind complete compopt shopt set local declare typeset export readonly "
+    "mapfile readarray let pgrep pidof lsof ss netstat env tput clear getconf look "
+    "zcat zless bzcat xzcat lz4cat zstdcat tldr"
+)
+
+_MEDIUM_NAMES = (
+    "sed awk gawk mawk nawk chmod chown chgrp cp mv ln mkdir touch rmdir install tee curl wget "
+    "tar zip unzip gzip gunzip bzip2 bunzip2 xz unxz zstd 7z rsync scp sftp ssh ftp nc ncat netcat socat "
+    "telnet openssl gpg split csplit patch vi vim nvim nano emacs code open xdg-open crontab at batch "
+    "apt apt-get aptitude dpkg dnf yum rpm brew pacman snap flatpak port nix pipx uv poetry pipenv "
+    "conda yarn pnpm bun npx gem bundle composer mvn gradle ant cmake ninja meson bazel pytest tox "
+    "nox javac java rustc gcc g++ cc clang clang++ ld as strip objcopy ar stty mktemp mkfifo mknod "
+    "truncate-not-used systemd-run ip ifconfig route nmcli systemctl service launchctl defaults "
+    "helm terraform ansible ansible-playbook aws gcloud az heroku vercel netlify fly psql mysql "
+    "sqlite3 redis-cli mongo mongosh createdb dropdb-not-used ffmpeg convert magick yq sponge "
+    "watchman direnv fc enable trap source . eval"
+)
+
+_HIGH_NAMES = (
+    "rm dd mkfs mke2fs mkswap shred wipefs fdisk sfdisk parted gdisk reboot shutdown halt poweroff "
+    "init telinit kill pkill killall killall5 iptables ip6tables nft ufw firewall-cmd mount umount "
+    "swapon swapoff chroot sudo doas su pkexec runuser passwd chpasswd useradd userdel usermod "
+    "groupadd groupdel groupmod visudo modprobe insmod rmmod sysctl unlink truncate setcap chattr "
+    "crontab-remove-not-used security srm diskutil dropdb kexec"
+)
+
+_LOW_EXAMPLES: dict[str, Examples] = {
+    "ls": (("ls -la", "low"),),
+    "cat": (("cat README.md", "low"),),
+    "grep": (("grep -rn foo src", "low"),),
+    "echo": (("echo hello", "low"),),
+    "jq": (("jq .name package.json", "low"),),
+}
+
+
+def _programs() -> dict[str, Program]:
+    table: dict[str, Program] = {}
+    for name in _LOW_NAMES.split():
+        table[name] = Program(LOW, _READ, examples=_LOW_EXAMPLES.get(name, ()))
+    for name in _MEDIUM_NAMES.split():
+        if name.endswith("-not-used"):
+            continue
+        table[name] = Program(MEDIUM, _STATE)
+    for name in _HIGH_NAMES.split():
+        if name.endswith("-not-used"):
+            continue
+        table[name] = Program(HIGH, _DESTROY)
+    for name in ("curl", "wget", "ssh", "scp", "sftp", "rsync", "nc", "ncat", "netcat", "socat", "telnet", "ftp"):
+        table[name] = Program(MEDIUM, _NET)
+    table.update(_SPECIAL)
+    return table
+
+
+_SPECIAL: dict[str, Program] = {
+    "find": Program(
+        LOW, _READ, style="single",
+        flags=(
+            _f("-delete", HIGH, "find -delete removes files", ("find . -name '*.o' -delete", "high")),
+            _f("-fprint -fprint0 -fprintf -fls", MEDIUM, "find writes a file", ("find . -fprint out", "medium"),
+               ineligible=True),
+            _f("-exec -execdir -ok -okdir", MEDIUM, "find runs a program for each file",
+               ("find . -exec grep -l x {} +", "medium")),
+        ),
+        examples=(("find . -name '*.py'", "low"), ("find . -exec rm {} \\;", "high")),
+    ),
+    "sort": Program(
+        LOW, _READ,
+        flags=(
+            _f("-o --output", MEDIUM, "sort writes its output to a file", ("sort -o out in", "medium"),
+               ("sort --out=x in", "medium"), ineligible=True),
+            _f("--compress-program", HIGH, "sort runs any program as compressor", ("sort --compress-prog=sh x", "high")),
+        ),
+        examples=(("sort -n data.txt", "low"),),
+    ),
+    "rg": Program(
+        LOW, _READ,
+        flags=(
+            _f("--pre", HIGH, "rg --pre runs any program as a preprocessor", ("rg --pre ./x foo", "high")),
+            _f("-z --search-zip", MEDIUM, "rg -z runs decompression programs", ("rg -z foo", "medium"),
+               ineligible=True),
+            _f("--hostname-bin", HIGH, "rg --hostname-bin runs a program", ("rg --hostname-bin=./x foo", "high")),
+        ),
+        examples=(("rg -n TODO src", "low"),),
+    ),
+    "ag": Program(LOW, _READ, flags=(_f("--pager", HIGH, "ag --pager runs any program as a pager"),)),
+    "ack": Program(LOW, _READ, flags=(_f("--pager", HIGH, "ack --pager runs any program as a pager"),)),
+    "journalctl": Program(LOW, _READ, flags=(
+        _f("--rotate --vacuum-size --vacuum-time --vacuum-files --flush --sync --relinquish-var --setup-keys",
+           HIGH, "journalctl deletes or rewrites journal files", ("journalctl --vacuum-time=1s", "high")),
+        _f("--output-fields", LOW, "output fields")), examples=(("journalctl -u nginx -n 50", "low"),)),
+    "grep": Program(LOW, _READ, examples=(("grep -rn foo .", "low"),)),
+    "tree": Program(
+        LOW, _READ, flags=(_f("-o", MEDIUM, "tree -o writes a file", ("tree -o out.txt", "medium"), ineligible=True),),
+        examples=(("tree -L 2", "low"),),
+    ),
+    "man": Program(
+        LOW, _READ,
+        flags=(_f("-P --pager -H --html -B --browser", HIGH, "man runs any program as pager or browser",
+                  ("man -P 'sh -c id' ls", "high"), ("man --html=x ls", "high")),),
+        examples=(("man ls", "low"),),
+    ),
+    "history": Program(
+        LOW, _READ,
+        flags=(_f("-a -w -r -n -c -d -s", MEDIUM, "history writes or changes the history file",
+                  ("history -a", "medium"), ("history -w /tmp/x", "medium"), ineligible=True),),
+        examples=(("history", "low"),),
+    ),
+    "less": Program(
+        LOW, _READ, check="pager_plus",
+        flags=(_f("-o -O --log-file --LOG-FILE -k --lesskey-file", MEDIUM, "less writes a log or reads key bindings",
+                  ("less -o out f", "medium"), ineligible=True),),
+        examples=(("less README.md", "low"), ("less '+!id' f", "high")),
+    ),
+    "more": Program(LOW, _READ, check="pager_plus", examples=(("more '+!id' f", "high"),)),
+    "date": Program(LOW, _READ, flags=(_f("-s --set", MEDIUM, "date sets the clock"),), examples=(("date -u", "low"),)),
+    "hostname": Program(LOW, _READ, check="hostname_set", examples=(("hostname newname", "medium"),)),
+    "xxd": Program(LOW, _READ, check="second_positional_writes", examples=(("xxd in out", "medium"),)),
+    "uniq": Program(LOW, _READ, check="second_positional_writes", examples=(("uniq a b", "medium"),)),
+    "file": Program(LOW, _READ, flags=(_f("-C --compile", MEDIUM, "file -C writes a magic file", ineligible=True),)),
+    "tee": Program(LOW, "tee copies its input", check="tee",
+                   examples=(("echo x | tee out", "medium"), ("echo x | tee /dev/null", "low"))),
+    "printf": Program(LOW, _READ, check="printf_v", examples=(("printf '%s\\n' a", "low"),)),
+    "echo": Program(LOW, _READ, examples=(("echo hi", "low"),)),
+    "read": Program(LOW, _READ, check="varname_args"),
+    "unset": Program(LOW, _READ, check="varname_args"),
+    "let": Program(LOW, _READ, check="arith_args", examples=(("let 'a[$(id)]=1'", "high"),)),
+    "test": Program(LOW, _READ, check="varname_args"),
+    "[": Program(LOW, _READ, check="varname_args"),
+    "declare": Program(LOW, _READ, check="declare"),
+    "typeset": Program(LOW, _READ, check="declare"),
+    "local": Program(LOW, _READ, check="declare"),
+    "export": Program(LOW, _READ, check="declare", examples=(("export PAGER=x", "medium"), ("export A=1", "low"))),
+    "readonly": Program(LOW, _READ, check="declare"),
+    "mapfile": Program(LOW, _READ, flags=(_f("-C", HIGH, "mapfile -C evaluates a callback"),)),
+    "readarray": Program(LOW, _READ, flags=(_f("-C", HIGH, "readarray -C evaluates a callback"),)),
+    "compgen": Program(LOW, _READ, flags=(_f("-C -F", HIGH, "compgen -C/-F runs a command"),)),
+    "complete": Program(LOW, _READ, flags=(_f("-C -F", MEDIUM, "complete -C/-F registers a command"),)),
+    "hash": Program(LOW, _READ, flags=(_f("-p", MEDIUM, "hash -p changes which file a name runs"),)),
+    "enable": Program(MEDIUM, "enable changes which builtins exist",
+                      flags=(_f("-f", HIGH, "enable -f loads a shared object"),)),
+    "ulimit": Program(LOW, _READ),
+    "sed": Program(
+        MEDIUM, "sed can edit files in place and run commands", check="sed",
+        flags=(_f("-i --in-place", MEDIUM, "sed -i edits files in place"),),
+        examples=(("sed -n 1p f", "medium"), ("sed 's/x/id/e' f", "medium")),
+    ),
+    "awk": Program(MEDIUM, "awk programs can run commands and write files", check="awk"),
+    "tar": Program(
+        MEDIUM, "tar writes files",
+        flags=(
+            _f("--to-command --checkpoint-action --info-script --new-volume-script -F", HIGH,
+               "tar runs a command given in an option", ("tar xf a.tar --to-command='sh -c id'", "high")),
+            _f("-I --use-compress-program", HIGH, "tar runs a compression program",
+               ("tar -I ./x -xf a.tar", "high")),
+        ),
+    ),
+    "zip": Program(MEDIUM, "zip writes files",
+                   flags=(_f("-TT --unzip-command", HIGH, "zip -TT runs a command", ("zip -T -TT 'sh -c id' a.zip f", "high")),)),
+    "ssh": Program(MEDIUM, _NET, check="ssh",
+                   flags=(_f("-F", MEDIUM, "ssh reads another config file"),),
+                   examples=(("ssh -o ProxyCommand='sh -c id' h", "high"),)),
+    "scp": Program(MEDIUM, _NET, check="ssh"),
+    "sftp": Program(MEDIUM, _NET, check="ssh"),
+    "rsync": Program(MEDIUM, _NET, flags=(_f("-e --rsh --rsync-path", HIGH, "rsync runs a remote shell command"),)),
+    "curl": Program(
+        MEDIUM, _NET,
+        flags=(
+            _f("-o -O --output --remote-name --remote-name-all -D --dump-header -c --cookie-jar", MEDIUM,
+               "curl writes a file"),
+            _f("-K --config -T --upload-file", MEDIUM, "curl reads a config or uploads a file"),
+        ),
+        examples=(("curl -s https://example.com", "medium"),),
+    ),
+    "wget": Program(MEDIUM, _NET, flags=(_f("-e --execute --use-askpass", HIGH, "wget runs a command or setting"),)),
+    "vi": Program(MEDIUM, "editors write files and run shell escapes"),
+    "vim": Program(MEDIUM, "editors write files and run shell escapes"),
+    "crontab": Program(MEDIUM, _STATE, flags=(_f("-r", HIGH, "crontab -r removes the crontab"),)),
+    "sysctl": Program(MEDIUM, _PRIV, flags=(_f("-w --write -p --load", HIGH, "sysctl changes kernel settings"),)),
+    "systemctl": Program(MEDIUM, _PRIV),
+    "kill": Program(HIGH, "kill stops processes", flags=(_f("-l -L --list", LOW, "kill -l only lists signals"),)),
+}
+
+
+# -- programs with subcommands ----------------------------------------------------------------------
+
+_GIT_READ = _s(LOW, "git reads the repository")
+_GIT_WRITE = _s(MEDIUM, "git changes the repository or talks to a remote")
+_GIT_DESTROY = "git discards work or rewrites shared history"
+_GIT_OUT = _f("--output", MEDIUM, "git writes its output to a file", ineligible=True)
+_GIT_EXT = _f("--ext-diff --textconv", MEDIUM, "git runs an external diff or text conversion program",
+              ineligible=True)
+_GIT_PACK = _f("--upload-pack --receive-pack --exec", HIGH, "git runs a command given in an option")
+
+_GIT_SUBS: dict[str, Sub] = {
+    **_many("status blame shortlog describe rev-parse ls-files ls-tree cat-file reflog whatchanged show-ref "
+            "for-each-ref merge-base name-rev rev-list count-objects var check-ignore check-attr "
+            "diff-tree diff-index diff-files verify-commit verify-tag cherry help version fsck", _GIT_READ),
+    "log": _s(LOW, "git log reads history", _GIT_OUT, _GIT_EXT, examples=(("git log --oneline -5", "low"),
+                                                                              ("git log --output=x", "medium"))),
+    "diff": _s(LOW, "git diff reads changes", _GIT_OUT, _GIT_EXT, examples=(("git diff --ext-diff", "medium"),)),
+    "show": _s(LOW, "git show reads objects", _GIT_OUT, _GIT_EXT),
+    "grep": _s(LOW, "git grep searches", _f("-O --open-files-in-pager", MEDIUM, "git grep runs a pager")),
+    "branch": _s(LOW, "git branch lists branches", _f("-d --delete -m --move -c --copy -u --set-upstream-to "
+                                                       "--unset-upstream --edit-description -f --force",
+                                                       MEDIUM, "git branch changes branches"),
+                 _f("-D", HIGH, "git branch -D deletes unmerged branches"), examples=(("git branch -D x", "high"),),
+                 ),
+    "tag": _s(LOW, "git tag lists tags", _f("-a -s -u -f -d -m -F --annotate --sign --force --delete",
+                                             MEDIUM, "git tag changes tags")),
+    "remote": _s(LOW, "git remote lists remotes"),
+    "stash": _s(MEDIUM, "git stash changes the working tree"),
+    "config": _s(LOW, "git config reads settings"),
+    "ls-remote": _s(LOW, "git ls-remote reads a remote", _GIT_PACK,
+                     _f("-u", HIGH, "git ls-remote -u runs a command as upload-pack")),
+    "worktree": _s(MEDIUM, "git worktree changes worktrees"),
+    "submodule": _s(MEDIUM, "git submodule changes submodules"),
+    "notes": _s(MEDIUM, "git notes changes notes"),
+    **_many("add commit checkout switch merge rebase cherry-pick revert restore rm mv init am apply "
+            "bisect gc prune repack reset format-patch archive mergetool difftool sparse-checkout "
+            "maintenance range-diff bundle replace citool gui", _GIT_WRITE),
+    "fetch": _s(MEDIUM, "git fetch talks to a remote", _GIT_PACK),
+    "pull": _s(MEDIUM, "git pull talks to a remote and merges", _GIT_PACK),
+    "clone": _s(MEDIUM, "git clone talks to a remote", _GIT_PACK,
+                _f("-u", HIGH, "git clone -u runs a command as upload-pack"),
+                _f("--template -c --config", MEDIUM, "git clone sets configuration")),
+    "push": _s(MEDIUM, "git push publishes commits", _GIT_PACK,
+               _f("-f --force --force-with-lease --force-if-includes --mirror -d --delete --prune", HIGH,
+                  _GIT_DESTROY), examples=(("git push --force origin main", "high"),
+                                           ("git push origin main", "medium"))),
+    "clean": _s(MEDIUM, "git clean removes untracked files",
+                _f("-f --force", HIGH, "git clean deletes untracked files"),
+                examples=(("git clean -fdx", "high"), ("git clean -n", "medium"))),
+    "filter-branch": _s(HIGH, _GIT_DESTROY),
+    "filter-repo": _s(HIGH, _GIT_DESTROY),
+    "update-ref": _s(MEDIUM, "git update-ref moves refs", _f("-d", HIGH, "git update-ref -d deletes a ref")),
+}
+
+_GIT_GLOBALS: dict[str, GlobalOpt] = {
+    "-C": GlobalOpt(True, reason="git -C runs in another directory"),
+    "-c": GlobalOpt(True, MEDIUM, "git -c overrides configuration, which can run commands", True),
+    "--config-env": GlobalOpt(True, MEDIUM, "git --config-env overrides configuration", True),
+    "--exec-path": GlobalOpt(True, MEDIUM, "git --exec-path changes where git finds its programs", True),
+    "--git-dir": GlobalOpt(True, MEDIUM, "git --git-dir uses another repository and its configuration", True),
+    "--work-tree": GlobalOpt(True, MEDIUM, "git --work-tree uses another working tree", True),
+    "--namespace": GlobalOpt(True),
+    "--super-prefix": GlobalOpt(True),
+    "-p": GlobalOpt(False, MEDIUM, "git -p runs a pager", True),
+    "--paginate": GlobalOpt(False, MEDIUM, "git --paginate runs a pager", True),
+    "-P": GlobalOpt(False),
+    "--no-pager": GlobalOpt(False),
+    "--bare": GlobalOpt(False),
+    "--no-replace-objects": GlobalOpt(False),
+    "--literal-pathspecs": GlobalOpt(False),
+    "--glob-pathspecs": GlobalOpt(False),
+    "--noglob-pathspecs": GlobalOpt(False),
+    "--icase-pathspecs": GlobalOpt(False),
+    "--no-optional-locks": GlobalOpt(False),
+    "--no-advice": GlobalOpt(False),
+    "--html-path": GlobalOpt(False),
+    "--man-path": GlobalOpt(False),
+    "--info-path": GlobalOpt(False),
+    "--version": GlobalOpt(False),
+    "--help": GlobalOpt(False),
+}
+
+_GH_READ = _s(LOW, "gh reads from GitHub")
+_GH_WRITE = _s(MEDIUM, "gh changes things on GitHub")
+_GH_SUBS: dict[str, Sub] = {
+    **_many("pr view|pr list|pr diff|pr status|pr checks|issue view|issue list|issue status|repo view|"
+            "repo list|run list|run view|run watch|release list|release view|workflow list|workflow view|"
+            "search repos|search issues|search prs|search code|search commits|gist list|gist view|"
+            "label list|cache list|status|browse|auth status|project list|project view|ruleset list|"
+            "ruleset view|variable list|secret list|org list|codespace list|extension list|alias list|"
+            "api|help|version|completion", _GH_READ, "|"),
+    "auth token": _s(MEDIUM, "gh auth token prints a credential"),
+    "repo delete": _s(HIGH, "gh repo delete deletes a repository"),
+    "release delete": _s(HIGH, "gh release delete deletes a release"),
+    "repo archive": _s(HIGH, "gh repo archive archives a repository"),
+    "secret delete": _s(HIGH, "gh secret delete deletes a secret"),
+    "run delete": _s(HIGH, "gh run delete deletes workflow runs"),
+    "cache delete": _s(HIGH, "gh cache delete deletes caches"),
+    "extension install": _s(MEDIUM, "gh extension install installs code"),
+}
+_GH_API_WRITE = _f("-X --method -f -F --field --raw-field --input", MEDIUM, "gh api sends data or changes the method")
+_GH_SUBS["api"] = _s(LOW, "gh api reads from GitHub", _GH_API_WRITE,
+                     examples=(("gh api repos/o/r", "low"), ("gh api -X DELETE repos/o/r", "medium")))
+
+_NPM_SUBS: dict[str, Sub] = {
+    **_many("ls list ll la view info show v search outdated help help-search prefix root bin whoami ping "
+            "explain why fund doctor query docs home bugs repo sbom", _s(LOW, "npm reads package data")),
+    "audit": _s(LOW, "npm audit reads advisories", _f("fix", MEDIUM, "npm audit fix changes dependencies")),
+    "config": _s(MEDIUM, "npm config can change settings"),
+    **_many("install i ci add update up uninstall remove rm un link ln run run-script test t start stop restart "
+            "exec x init create pack rebuild dedupe prune version set-script pkg cache login logout "
+            "token shrinkwrap edit diff hook", _s(MEDIUM, "npm changes packages or runs package scripts")),
+    **_many("publish deprecate dist-tag owner access team org star unstar",
+            _s(MEDIUM, "npm publishes or changes packages in the registry")),
+    "unpublish": _s(HIGH, "npm unpublish removes a published package"),
+}
+
+_PIP_SUBS: dict[str, Sub] = {
+    **_many("list show freeze check search help inspect debug index", _s(LOW, "pip reads package data")),
+    **_many("install uninstall download wheel cache config hash", _s(MEDIUM, "pip changes packages or files")),
+}
+
+_DOCKER_READ = _s(LOW, "docker reads container state")
+_DOCKER_SUBS: dict[str, Sub] = {
+    **_many("ps images inspect logs version info stats top history port diff events search", _DOCKER_READ),
+    **_many("compose ps|compose logs|compose config|compose ls|compose images|compose top|compose version|"
+            "compose port|container ls|container inspect|image ls|image inspect|volume ls|network ls|context ls", _DOCKER_READ, "|"),
+    **_many("run exec build pull push start stop restart create cp commit tag login logout load save import "
+            "export attach pause unpause rename update wait buildx compose container image volume network "
+            "context builder plugin swarm service stack secret config node trust manifest scout init",
+            _s(MEDIUM, "docker changes containers, images or registries",
+               _f("--privileged --pid --cap-add --security-opt --device", HIGH,
+                  "docker grants the container host privileges", ("docker run --privileged x", "high")))),
+    **_many("rm|rmi|kill|prune|system prune|image prune|container prune|volume prune|network prune|builder prune|"
+            "volume rm|network rm|container rm|image rm|compose rm|compose kill|system",
+            _s(HIGH, "docker deletes containers, images or data"), "|"),
+}
+_DOCKER_SUBS["compose down"] = _s(MEDIUM, "docker compose down stops services",
+                                  _f("-v --volumes --rmi", HIGH, "docker compose down deletes volumes or images"))
+
+_KUBECTL_SUBS: dict[str, Sub] = {
+    **_many("get describe logs explain version api-resources api-versions cluster-info top diff",
+            _s(LOW, "kubectl reads cluster state",
+               _f("-w --watch", LOW, "watches"))),
+    "auth": _s(LOW, "kubectl auth reads permissions"),
+    "config": _s(MEDIUM, "kubectl config can change the kubeconfig"),
+    **_many("apply create edit patch label annotate scale autoscale rollout set expose run exec cp "
+            "port-forward proxy attach debug certificate wait kustomize plugin completion",
+            _s(MEDIUM, "kubectl changes cluster state")),
+    **_many("delete drain cordon uncordon taint replace", _s(HIGH, "kubectl deletes or disrupts workloads")),
+}
+
+_CARGO_SUBS: dict[str, Sub] = {
+    **_many("tree metadata search version help locate-project pkgid verify-project read-manifest",
+            _s(LOW, "cargo reads package data")),
+    **_many("build b check c test t run r bench doc fmt clippy fetch update add remove rm install uninstall "
+            "new init clean fix generate-lockfile vendor package login logout",
+            _s(MEDIUM, "cargo builds (build scripts run code) or changes files")),
+    **_many("publish yank owner", _s(MEDIUM, "cargo publishes to the registry")),
+}
+
+_GO_SUBS: dict[str, Sub] = {
+    **_many("version list doc help", _s(LOW, "go reads package data")),
+    "env": _s(LOW, "go env prints settings", _f("-w -u", MEDIUM, "go env -w changes settings")),
+    **_many("build test run install get mod generate fmt vet clean tool work fix telemetry",
+            _s(MEDIUM, "go builds, runs or changes files")),
+}
+
+_MAKE = Program(MEDIUM, "make runs recipes from a Makefile", examples=(("make test", "medium"),))
+
+_SUB_PROGRAMS: dict[str, Program] = {
+    "git": Program(
+        MEDIUM, "git", subs=_subs(_GIT_SUBS), unknown_sub=_s(MEDIUM, "git subcommand or alias not known as read-only"),
+        no_sub=_s(LOW, "git prints help"), global_opts=MappingProxyType(_GIT_GLOBALS), check="git",
+        examples=(("git status", "low"), ("git -c core.pager='sh -c id' log", "medium"),
+                  ("/usr/bin/git -C x push origin", "medium"), ("git push --upload-pack='sh -c id' o", "high")),
+    ),
+    "gh": Program(MEDIUM, "gh", subs=_subs(_GH_SUBS), unknown_sub=_GH_WRITE, no_sub=_s(LOW, "gh prints help"),
+                  global_opts=MappingProxyType({"-R": GlobalOpt(True), "--repo": GlobalOpt(True)}),
+                  examples=(("gh pr view 5525 --json title", "low"), ("gh pr merge 1", "medium"))),
+    "npm": Program(MEDIUM, "npm", subs=_subs(_NPM_SUBS), unknown_sub=_s(MEDIUM, "npm subcommand"),
+                   no_sub=_s(LOW, "npm prints help"),
+                   global_opts=MappingProxyType({"--prefix": GlobalOpt(True), "-C": GlobalOpt(True),
+                                                 "-w": GlobalOpt(True), "--workspace": GlobalOpt(True),
+                                                 "-g": GlobalOpt(False), "--global": GlobalOpt(False),
+                                                 "-s": GlobalOpt(False), "--silent": GlobalOpt(False)}),
+                   examples=(("npm ls", "low"), ("npm install", "medium"), ("npm unpublish x", "high"))),
+    "pip": Program(MEDIUM, "pip", subs=_subs(_PIP_SUBS), unknown_sub=_s(MEDIUM, "pip subcommand"),
+                   no_sub=_s(LOW, "pip prints help"),
+                   global_opts=MappingProxyType({"-q": GlobalOpt(False), "-v": GlobalOpt(False),
+                                                 "--quiet": GlobalOpt(False), "--verbose": GlobalOpt(False),
+                                                 "--isolated": GlobalOpt(False), "--no-cache-dir": GlobalOpt(False),
+                                                 "--disable-pip-version-check": GlobalOpt(False)}),
+                   examples=(("pip list", "low"), ("pip install requests", "medium"))),
+    "docker": Program(MEDIUM, "docker", subs=_subs(_DOCKER_SUBS), unknown_sub=_s(MEDIUM, "docker subcommand"),
+                      no_sub=_s(LOW, "docker prints help"),
+                      global_opts=MappingProxyType({"-H": GlobalOpt(True, MEDIUM, "docker talks to another daemon"),
+                                                    "--host": GlobalOpt(True, MEDIUM, "docker talks to another daemon"),
+                                                    "--context": GlobalOpt(True), "-c": GlobalOpt(True),
+                                                    "--config": GlobalOpt(True, MEDIUM, "docker uses another config"),
+                                                    "-l": GlobalOpt(True), "--log-level": GlobalOpt(True),
+                                                    "-D": GlobalOpt(False), "--debug": GlobalOpt(False)}),
+                      examples=(("docker ps -a", "low"), ("docker compose up -d", "medium"),
+                                ("docker rm -f x", "high"))),
+    "kubectl": Program(MEDIUM, "kubectl", subs=_subs(_KUBECTL_SUBS), unknown_sub=_s(MEDIUM, "kubectl subcommand"),
+                       no_sub=_s(LOW, "kubectl prints help"),
+                       global_opts=MappingProxyType({"-n": GlobalOpt(True), "--namespace": GlobalOpt(True),
+                                                     "--context": GlobalOpt(True),
+                                                     "--kubeconfig": GlobalOpt(True, MEDIUM, "kubectl uses another kubeconfig")}),
+                       examples=(("kubectl get pods -n x", "low"), ("kubectl delete pod x", "high"))),
+    "cargo": Program(MEDIUM, "cargo", subs=_subs(_CARGO_SUBS), unknown_sub=_s(MEDIUM, "cargo subcommand"),
+                     no_sub=_s(LOW, "cargo prints help"),
+                     examples=(("cargo tree", "low"), ("cargo build --release", "medium"))),
+    "go": Program(MEDIUM, "go", subs=_subs(_GO_SUBS), unknown_sub=_s(MEDIUM, "go subcommand"),
+                  no_sub=_s(LOW, "go prints help"), examples=(("go version", "low"), ("go test ./...", "medium"))),
+    "make": _MAKE,
+}
+_SUB_PROGRAMS["pip3"] = _SUB_PROGRAMS["pip"]
+_SUB_PROGRAMS["gmake"] = _MAKE
+
+# -- shells, interpreters, wrappers --------------------------------------------------------------
+
+SHELLS: frozenset[str] = _names("bash sh zsh dash ksh mksh ash rbash fish yash tcsh csh busybox-sh")
+# Shell options that take a value (so the word after them is not the command string).
+SHELL_VALUE_OPTS: frozenset[str] = frozenset({"-o", "+o", "-O", "+O", "--rcfile", "--init-file"})
+SHELL_STARTUP_OPTS: frozenset[str] = frozenset({"-l", "-i", "--login", "--rcfile", "--init-file", "-O", "+O", "-o"})
+
+_INTERPRETER_NAMES = (
+    "python python2 python3 pypy pypy3 ipython node nodejs deno bun ts-node tsx perl ruby irb php lua luajit "
+    "Rscript R julia tclsh wish osascript pwsh powershell groovy scala guile racket sbcl swift jshell "
+    "awk-not-used"
+)
+INTERPRETERS: frozenset[str] = frozenset(n for n in _INTERPRETER_NAMES.split() if not n.endswith("-not-used"))
+_PYTHON_VERSIONED = re.compile(r"(python|pypy)[0-9]+(\.[0-9]+)*")
+
+WRAPPERS: Mapping[str, Wrapper] = MappingProxyType({
+    "env": Wrapper(LOW, "env runs a program with a changed environment",
+                   value_opts=frozenset({"-u", "--unset", "-C", "--chdir", "-S", "--split-string",
+                                         "--block-signal", "--default-signal", "--ignore-signal"}),
+                   examples=(("env rm -rf x", "high"), ("env -S 'rm -rf x'", "high"), ("env", "low"))),
+    "xargs": Wrapper(LOW, "xargs runs a program with arguments from its input",
+                     value_opts=frozenset({"-a", "--arg-file", "-d", "--delimiter", "-E", "-e", "--eof", "-I",
+                                           "-i", "--replace", "-L", "-l", "--max-lines", "-n", "--max-args", "-P",
+                                           "--max-procs", "-s", "--max-chars", "--process-slot-var"}),
+                     examples=(("echo x | xargs rm", "high"), ("ls | xargs", "low"))),
+    "nice": Wrapper(LOW, "nice runs a program", value_opts=frozenset({"-n", "--adjustment"}),
+                    examples=(("nice -n 5 rm x", "high"),)),
+    "nohup": Wrapper(LOW, "nohup runs a program", examples=(("nohup rm x &", "high"),)),
+    "timeout": Wrapper(LOW, "timeout runs a program", value_opts=frozenset({"-s", "--signal", "-k", "--kill-after"}),
+                       positional=1, examples=(("timeout -s KILL 5 rm -rf x", "high"),)),
+    "stdbuf": Wrapper(LOW, "stdbuf runs a program",
+                      value_opts=frozenset({"-i", "-o", "-e", "--input", "--output", "--error"})),
+    "time": Wrapper(LOW, "time runs a program", value_opts=frozenset({"-f", "--format", "-o", "--output"}),
+                    examples=(("time rm x", "high"),)),
+    "command": Wrapper(LOW, "command runs a program, bypassing functions", no_exec_opts=frozenset({"-v", "-V"}),
+                       examples=(("command rm x", "high"), ("command -v rm", "low"))),
+    "builtin": Wrapper(LOW, "builtin runs a shell builtin"),
+    "exec": Wrapper(LOW, "exec replaces the shell with a program", value_opts=frozenset({"-a"}),
+                    examples=(("exec rm x", "high"),)),
+    "setsid": Wrapper(LOW, "setsid runs a program in a new session"),
+    "flock": Wrapper(LOW, "flock runs a program holding a lock",
+                     value_opts=frozenset({"-w", "--timeout", "--wait", "-E", "--conflict-exit-code"}),
+                     positional=1, shell_opts=frozenset({"-c", "--command"}),
+                     examples=(("flock /tmp/l -c 'rm -rf x'", "high"), ("flock /tmp/l rm x", "high"))),
+    "coproc": Wrapper(LOW, "coproc runs a program as a coprocess", examples=(("coproc rm x", "high"),)),
+    "busybox": Wrapper(LOW, "busybox runs one of its applets"),
+    "ionice": Wrapper(LOW, "ionice runs a program",
+                      value_opts=frozenset({"-c", "--class", "-n", "--classdata"}),
+                      no_exec_opts=frozenset({"-p", "--pid", "-P", "--pgid", "-u", "--uid"})),
+    "chrt": Wrapper(LOW, "chrt runs a program", value_opts=frozenset({"-T", "-P", "-D"}), positional=1,
+                    no_exec_opts=frozenset({"-p", "--pid", "-m", "--max"})),
+    "taskset": Wrapper(LOW, "taskset runs a program", positional=1,
+                       no_exec_opts=frozenset({"-p", "--pid"})),
+    "unbuffer": Wrapper(LOW, "unbuffer runs a program"),
+    "watch": Wrapper(LOW, "watch runs a command line repeatedly with sh -c",
+                     value_opts=frozenset({"-n", "--interval", "-d", "-q", "--equexit", "-g"}),
+                     joins_shell=True, examples=(("watch 'rm -rf x'", "high"),)),
+    "strace": Wrapper(MEDIUM, "strace traces a program", value_opts=frozenset({"-o", "-e", "-p", "-s", "-u", "-E", "-P"})),
+    "ltrace": Wrapper(MEDIUM, "ltrace traces a program", value_opts=frozenset({"-o", "-e", "-p", "-s", "-u"})),
+    "script": Wrapper(MEDIUM, "script records a session to a file",
+                      value_opts=frozenset({"-E", "--echo", "-I", "-O", "-T", "--log-timing", "-B"}),
+                      shell_opts=frozenset({"-c", "--command"})),
+    "caffeinate": Wrapper(LOW, "caffeinate runs a program", value_opts=frozenset({"-t", "-w"})),
+    "valgrind": Wrapper(MEDIUM, "valgrind runs a program under instrumentation"),
+    "fakeroot": Wrapper(MEDIUM, "fakeroot runs a program with faked root ownership"),
+    "torsocks": Wrapper(MEDIUM, "torsocks runs a program through Tor"),
+    "proxychains": Wrapper(MEDIUM, "proxychains runs a program through proxies", value_opts=frozenset({"-f"})),
+    "proxychains4": Wrapper(MEDIUM, "proxychains runs a program through proxies", value_opts=frozenset({"-f"})),
+    "catchsegv": Wrapper(LOW, "catchsegv runs a program"),
+    "faketime": Wrapper(MEDIUM, "faketime runs a program with a fake clock", positional=1),
+    "firejail": Wrapper(MEDIUM, "firejail runs a program in a sandbox"),
+    "unshare": Wrapper(MEDIUM, "unshare runs a program in new namespaces",
+                       value_opts=frozenset({"--map-user", "--map-group", "-S", "-G", "--setuid", "--setgid",
+                                             "-R", "--root", "-w", "--wd"})),
+    "nsenter": Wrapper(HIGH, "nsenter runs a program in another process's namespaces", privileged=True,
+                       value_opts=frozenset({"-t", "--target", "-S", "-G", "--setuid", "--setgid", "-R",
+                                             "--root", "-w", "--wd"})),
+    "sg": Wrapper(MEDIUM, "sg runs a command line as another group", shell_opts=frozenset({"-c"}), positional=1),
+    "parallel": Wrapper(MEDIUM, "parallel runs command lines built from its arguments",
+                        value_opts=frozenset({"-j", "--jobs", "-S", "--sshlogin", "--joblog", "-a", "--arg-file"}),
+                        joins_shell=True, examples=(("parallel rm ::: a b", "high"),)),
+    "run0": Wrapper(HIGH, "run0 runs a program as another user", privileged=True,
+                    value_opts=frozenset({"-u", "--user", "-g", "--group", "-D", "--chdir"})),
+    "sudo": Wrapper(HIGH, "sudo runs a program as another user", privileged=True,
+                    value_opts=frozenset({"-u", "--user", "-g", "--group", "-C", "--close-from", "-D",
+                                          "--chdir", "-h", "--host", "-p", "--prompt", "-r", "--role", "-t",
+                                          "--type", "-U", "--other-user", "-T", "--command-timeout"}),
+                    examples=(("sudo ls", "high"),)),
+    "doas": Wrapper(HIGH, "doas runs a program as another user", privileged=True,
+                    value_opts=frozenset({"-u", "-C"})),
+    "su": Wrapper(HIGH, "su runs a shell as another user", privileged=True,
+                  value_opts=frozenset({"-g", "--group", "-G", "--supp-group", "-s", "--shell", "-w",
+                                        "--whitelist-environment"}),
+                  shell_opts=frozenset({"-c", "--command", "--session-command"}), positional=99),
+    "runuser": Wrapper(HIGH, "runuser runs a program as another user", privileged=True,
+                       value_opts=frozenset({"-u", "--user", "-g", "--group", "-G", "-s", "--shell"}),
+                       shell_opts=frozenset({"-c", "--command"})),
+    "pkexec": Wrapper(HIGH, "pkexec runs a program as another user", privileged=True,
+                      value_opts=frozenset({"--user"})),
+    "chroot": Wrapper(HIGH, "chroot runs a program in another root", privileged=True,
+                      value_opts=frozenset({"--userspec", "--groups"}), positional=1),
+})
+
+# Builtins that change how later commands in the line run, and the options that do it (an empty set:
+# any argument does). Actions after them are not rule-eligible.
+STATE_CHANGERS: Mapping[str, frozenset[str]] = MappingProxyType({
+    "hash": frozenset({"-p"}),
+    "enable": frozenset(),
+    "shopt": frozenset({"-s", "-u"}),
+    "set": frozenset({"-o", "+o", "-T", "-E", "-x", "-v", "-k"}),
+    "unalias": frozenset(),
+    "unset": frozenset({"-f"}),
+    "umask": frozenset(),
+})
+
+# Variables whose value is a command line the shell runs (at the prompt).
+CODE_VARS: frozenset[str] = frozenset({"PROMPT_COMMAND"})
+
+# Programs that evaluate text as shell code.
+EVALUATORS: frozenset[str] = frozenset({"eval"})
+SOURCERS: frozenset[str] = frozenset({"source", "."})
+# Shell reserved words: tree-sitter sometimes reads these as command names where bash does not.
+RESERVED: frozenset[str] = _names(
+    "{ } ( ) [[ ]] ! if then else elif fi case esac for select while until do done function in time coproc"
+) - {"time", "coproc"}
+
+# Programs never offered a wildcard suggestion.
+NO_WILDCARD: frozenset[str] = (
+    frozenset(WRAPPERS) | SHELLS | INTERPRETERS | EVALUATORS | SOURCERS
+    | frozenset({"awk", "gawk", "mawk", "nawk", "sed", "find-exec-not-used", "trap", "alias", "ssh", "make"})
+) - {"make"}
+
+# Words at the start of a line that only set up (skipped for suggestions).
+SETUP_KEYS: frozenset[str] = frozenset({"cd", "pushd", "popd"})
+
+# How many leading words name what an action does (program plus subcommand words).
+ARITY: Mapping[str, int] = MappingProxyType({
+    "git": 2, "gh": 3, "npm": 2, "npm run": 3, "npm run-script": 3, "npm exec": 2, "docker": 2,
+    "docker compose": 3, "docker container": 3, "docker image": 3, "docker volume": 3, "docker network": 3,
+    "docker system": 3, "docker context": 3, "docker buildx": 3, "kubectl": 2, "kubectl config": 3,
+    "kubectl rollout": 3, "kubectl auth": 3, "cargo": 2, "go": 2, "pip": 2, "pip3": 2,
+    "make": 1, "yarn": 2, "pnpm": 2, "bun": 2, "uv": 2, "uv pip": 3, "poetry": 2, "brew": 2, "apt": 2,
+    "apt-get": 2, "helm": 2, "terraform": 2, "aws": 3, "gcloud": 3, "az": 3, "systemctl": 2,
+    "npx": 2, "rustup": 2, "conda": 2, "gem": 2, "bundle": 2, "dotnet": 2, "mvn": 2, "gradle": 2,
+    "kubectl get": 2, "gh api": 2,
+})
+
+# -- environment variables that change what programs do -------------------------------------------
+
+BEHAVIOUR_VARS: frozenset[str] = _names(
+    "PAGER MANPAGER MANOPT GIT_PAGER NODE_OPTIONS NODE_PATH BASH_ENV ENV PYTHONPATH PYTHONSTARTUP "
+    "PYTHONHOME PYTHONINSPECT PYTHONUSERBASE PATH LESSOPEN LESSCLOSE LESSKEY LESS PERL5OPT PERL5LIB "
+    "PERLLIB PERL5DB RUBYOPT RUBYLIB EDITOR VISUAL PROMPT_COMMAND IFS SHELLOPTS BASHOPTS PS4 PS1 PS0 "
+    "CDPATH GLOBIGNORE HOME XDG_CONFIG_HOME XDG_DATA_HOME GCONV_PATH BROWSER SSH_ASKPASS SUDO_ASKPASS "
+    "SHELL FPATH HISTFILE BASH_XTRACEFD BASH_LOADABLES_PATH TMPDIR OPENSSL_CONF OPENSSL_ENGINES "
+    "CURL_HOME WGETRC RIPGREP_CONFIG_PATH GREP_OPTIONS TAR_OPTIONS MAKEFLAGS MFLAGS MAKE CC CXX CPP LD "
+    "RUSTC_WRAPPER RUSTC RUSTFLAGS GOFLAGS DOCKER_HOST DOCKER_CONFIG KUBECONFIG TERMINFO LOCPATH NLSPATH "
+    "HOSTALIASES SSL_CERT_FILE SSL_CERT_DIR REQUESTS_CA_BUNDLE CURL_CA_BUNDLE NODE_EXTRA_CA_CERTS "
+    "HTTP_PROXY HTTPS_PROXY ALL_PROXY NO_PROXY FTP_PROXY http_proxy https_proxy all_proxy no_proxy "
+    "ftp_proxy ZDOTDIR INPUTRC TZDIR JAVA_TOOL_OPTIONS _JAVA_OPTIONS JDK_JAVA_OPTIONS CLASSPATH "
+    "GEM_HOME GEM_PATH BUNDLE_GEMFILE COMPOSER_HOME PIP_CONFIG_FILE PIP_INDEX_URL VIMINIT EXINIT "
+    "MYVIMRC EMACSLOADPATH POSIXLY_CORRECT BASHPID LANG LC_ALL TERM"
+) - {"LANG", "LC_ALL", "TERM", "BASHPID"}
+BEHAVIOUR_PREFIXES: tuple[str, ...] = (
+    "GIT_", "LD_", "DYLD_", "NPM_CONFIG_", "npm_config_", "PIP_", "CARGO_", "BASH_FUNC_", "PYTHON",
+    "UV_", "POETRY_", "YARN_", "DOCKER_", "AWS_", "KUBE", "SSH_", "GPG", "LESS", "MALLOC_", "GLIBC_",
+)
+
+
+def behaviour_var(name: str) -> bool:
+    return name in BEHAVIOUR_VARS or name.startswith(BEHAVIOUR_PREFIXES)
+
+
+# -- redirection targets ----------------------------------------------------------------------------
+
+HARMLESS_TARGETS: frozenset[str] = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"})
+_FD_TARGET = re.compile(r"/dev/fd/[0-9]+|/proc/self/fd/[0-9]+|&?[0-9]+-?|-")
+NETWORK_TARGET = re.compile(r"/dev/(tcp|udp)/")
+
+
+def harmless_target(target: str) -> bool:
+    return target in HARMLESS_TARGETS or _FD_TARGET.fullmatch(target) is not None
+
+
+# -- assembled lookups ------------------------------------------------------------------------------
+
+PROGRAMS: Mapping[str, Program] = MappingProxyType({**_programs(), **_SUB_PROGRAMS})
+
+
+def program_entry(name: str) -> Program | None:
+    """The table row for a program name; `mkfs.*` and friends share their family's row."""
+    entry = PROGRAMS.get(name)
+    if entry is None and "." in name:
+        family = PROGRAMS.get(name.split(".", 1)[0])
+        if family is not None and family.risk is HIGH:
+            return family
+    return entry
+
+
+def is_interpreter(name: str) -> bool:
+    return name in INTERPRETERS or _PYTHON_VERSIONED.fullmatch(name) is not None
+
+
+def no_wildcard(name: str) -> bool:
+    return name in NO_WILDCARD or is_interpreter(name)
+
+
+def all_examples() -> list[tuple[str, str, str]]:
+    """(table row, line, expected risk) for every example in every table."""
+    out: list[tuple[str, str, str]] = []
+    for name, p in PROGRAMS.items():
+        out += [(f"program {name}", line, risk) for line, risk in p.examples]
+        for fl in p.flags:
+            out += [(f"flag {name} {fl.names[0]}", line, risk) for line, risk in fl.examples]
+        for sname, sub in (p.subs or {}).items():
+            out += [(f"sub {name} {sname}", line, risk) for line, risk in sub.examples]
+            for fl in sub.flags:
+                out += [(f"flag {name} {sname} {fl.names[0]}", line, risk) for line, risk in fl.examples]
+    for name, w in WRAPPERS.items():
+        out += [(f"wrapper {name}", line, risk) for line, risk in w.examples]
+    return out
