@@ -100,6 +100,35 @@ def _priority_to_win(d: Decision) -> int:
     return 0 if top is None or top < 0 else top + 1
 
 
+def evaluate(
+    env: Environment,
+    line: str,
+    *,
+    tool: str = "bash",
+    context: str,
+    cwd: Path,
+    workspace: Path,
+    session_id: str | None = None,
+    config: Config | None = None,
+) -> Decision:
+    """The decision `vsh run` would make right now, without prompting and without side effects other
+    than reading state (for `vsh check` and `vsh explain`). Raises StateError when the rules database
+    is unusable: no decision is made without it."""
+    from vshell.classify import classify
+
+    if context not in CONTEXTS:
+        raise UsageError(f"unknown context {context!r} (expected {', '.join(CONTEXTS)})")
+    config = config or env.config()
+    now = time.time()
+    with RuleStore(env.paths) as store:
+        store.conn()  # an unusable rules database fails before anything else
+        c = classify(line)
+        rules = store.candidates(c)
+        grants = GrantStore(store).active(session_id or default_session_id(), now)
+    return decide(c, rules=rules, grants=grants, tool=tool, context=context, tolerance=config.tolerance,
+                  mode=config.mode, cwd=cwd, workspace=workspace, now=now)
+
+
 def authorize(
     env: Environment,
     line: str,

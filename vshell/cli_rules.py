@@ -86,26 +86,13 @@ def check(ctx: click.Context, as_json: bool, context: str | None, host: bool, cw
         raise UsageError(f"--cwd {directory}: not a directory")
 
     from vshell import audit
-    from vshell.classify import classify
-    from vshell.decide import decide
-    from vshell.grants import GrantStore, default_session_id
-    from vshell.rules import RuleStore
+    from vshell.approval import default_context, evaluate
+
     config = env.config()
     tool = "host_bash" if host else "bash"
-    if context is None:
-        from vshell.approval import default_context
-
-        context = default_context(env)
-    ctx_name = context
-    workspace = _workspace(env, config)
-    now = time.time()
-    with RuleStore(env.paths) as store:
-        store.conn()  # an unusable rules database fails before anything else
-        c = classify(text)
-        rules = store.candidates(c)
-        grants = GrantStore(store).active(default_session_id(), now)
-    d = decide(c, rules=rules, grants=grants, tool=tool, context=ctx_name, tolerance=config.tolerance,
-               mode=config.mode, cwd=directory, workspace=workspace, now=now)
+    ctx_name = context or default_context(env)
+    d = evaluate(env, text, tool=tool, context=ctx_name, cwd=directory, workspace=_workspace(env, config),
+                 config=config)
     for t in d.trace:
         env.trace(t)
     audit.append(env.paths, "decision", {
