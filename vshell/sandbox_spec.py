@@ -80,6 +80,9 @@ class NetworkPolicy:
     # Host path of the stdlib-only forwarder script (vshell.proxy.forwarder), bound read-only inside
     # at INSIDE_FORWARDER on Linux. None: the runner does not wrap the command.
     forwarder: Path | None = None
+    # System CA bundle paths (of SYSTEM_CA_BUNDLES) that exist on this host: the run's bundle is
+    # bound over each. Empty: only INSIDE_CA_BUNDLE carries it.
+    system_ca_paths: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)

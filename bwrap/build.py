@@ -1,0 +1,213 @@
+"""The Linux backend: a SandboxSpec turned into a bubblewrap argv (a list, end to end, never a string).
+
+Pure: nothing here touches the disk or the environment; vshell.sandbox.build_spec has already walked
+the workspace, resolved symlinks and refused what cannot be protected.
+
+Mount order is the security argument, later mounts shadow earlier ones:
+
+1. the whole system read-only (`--ro-bind / /`), a fresh /dev and /proc (this pid namespace only);
+2. private tmpfs over /tmp, /var/tmp, /dev/shm and /run: host unix sockets live there (docker,
+   dbus, agents) and a read-only mount does not stop connect(2) on a socket file;
+   HOME is bound back read-only when it lived under one of those roots;
+3. hidden trees that contain the workspace (the default workspace lives in $VSH_HOME);
+4. the workspace, read-write; then `pinned` directories bound onto themselves (a mount point cannot
+   be renamed: `mv .git .g` fails with EBUSY) and every existing protected path bound read-only
+   onto itself (so neither written, replaced, renamed nor removed);
+5. every other hidden path: an empty read-only tmpfs over a directory, /dev/null over a file, so
+   $VSH_HOME inside the workspace is hidden too;
+6. the proxy's pieces under /run/vsh when the network mode is "proxy".
+
+Protected names that do not exist when the run starts cannot be mounted over without creating
+files in the user's workspace; the runner closes that class after the run instead (see
+vshell.sandbox.quarantine_new_protected).
+"""
+
+from __future__ import annotations
+
+import platform
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+
+from vshell.sandbox_spec import (
+    INSIDE_CA_BUNDLE,
+    INSIDE_FORWARDER,
+    INSIDE_PROXY_SOCKET,
+    INSIDE_RUN_DIR,
+    SandboxSpec,
+)
+
+# Only these binaries: a `bwrap` found through PATH could be anyone's, and no variable may pick it.
+BWRAP_CANDIDATES: tuple[str, ...] = ("/usr/bin/bwrap", "/bin/bwrap", "/usr/local/bin/bwrap")
+
+NAMESPACE_FLAGS: tuple[str, ...] = (
+    "--unshare-user",
+    "--unshare-pid",
+    "--unshare-net",
+    "--unshare-ipc",
+    "--unshare-uts",
+    "--unshare-cgroup-try",
+    "--new-session",  # setsid(): no controlling terminal, so TIOCSTI cannot type into ours
+    "--die-with-parent",
+    "--cap-drop",
+    "ALL",
+    "--hostname",
+    "vsh",
+)
+
+# Roots replaced by a private tmpfs (host sockets and scratch space live there).
+PRIVATE_ROOTS: tuple[Path, ...] = (Path("/tmp"), Path("/var/tmp"), Path("/run"))
+
+
+def _under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _hide(path: Path, is_dir: bool) -> list[str]:
+    if is_dir:
+        return ["--tmpfs", str(path), "--remount-ro", str(path)]
+    return ["--ro-bind", "/dev/null", str(path)]
+
+
+def _pairs(flag: str, paths: Iterable[Path]) -> list[str]:
+    out: list[str] = []
+    for p in paths:
+        out += [flag, str(p), str(p)]
+    return out
+
+
+def mounts(spec: SandboxSpec, hidden_dirs: frozenset[Path]) -> list[str]:
+    """The filesystem part of the argv, in the order described in the module docstring.
+
+    `hidden_dirs` says which hidden paths are directories (the rest are files); build_spec knows.
+    """
+    argv = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    for root in PRIVATE_ROOTS:
+        argv += ["--tmpfs", str(root)]
+    argv += ["--tmpfs", "/dev/shm"]
+    if any(_under(spec.home, r) for r in PRIVATE_ROOTS) and not _under(spec.home, spec.workspace):
+        argv += ["--ro-bind-try", str(spec.home), str(spec.home)]
+
+    hidden = list(dict.fromkeys([*spec.hidden, *([spec.state_root] if spec.state_root else [])]))
+    around = [h for h in hidden if _under(spec.workspace, h)]
+    inner = [h for h in hidden if h not in around]
+    for h in around:
+        argv += ["--tmpfs", str(h)]
+    argv += ["--bind", str(spec.workspace), str(spec.workspace)]
+    for h in around:  # read-only only now: the workspace's mount point had to be made in it first
+        argv += ["--remount-ro", str(h)]
+    argv += _pairs("--bind", spec.pinned)
+    argv += _pairs("--ro-bind", spec.protected_found)
+    for h in inner:
+        argv += _hide(h, h in hidden_dirs)
+    argv += network_mounts(spec)
+    return argv
+
+
+def network_mounts(spec: SandboxSpec) -> list[str]:
+    policy = spec.network
+    if policy.mode == "none":
+        return []
+    if policy.mode != "proxy":
+        raise ValueError(f"unknown network mode {policy.mode!r}")
+    if policy.proxy_socket is None or policy.forwarder is None:
+        raise ValueError("network mode 'proxy' needs the proxy socket and the forwarder")
+    argv = ["--dir", str(INSIDE_RUN_DIR),
+            "--bind", str(policy.proxy_socket), str(INSIDE_PROXY_SOCKET),
+            "--ro-bind", str(policy.forwarder), str(INSIDE_FORWARDER)]
+    if policy.ca_bundle is not None:
+        argv += ["--ro-bind", str(policy.ca_bundle), str(INSIDE_CA_BUNDLE)]
+        for system in policy.system_ca_paths:
+            argv += ["--ro-bind", str(policy.ca_bundle), str(system)]
+    return argv
+
+
+def build_argv(
+    spec: SandboxSpec,
+    *,
+    bwrap: str = BWRAP_CANDIDATES[0],
+    seccomp_fd: int | None = None,
+    status_fd: int | None = None,
+    hidden_dirs: frozenset[Path] | None = None,
+) -> list[str]:
+    """The complete bwrap command line for `spec`.
+
+    seccomp_fd: an fd (inherited by bwrap) holding `seccomp_program()`; None adds no filter.
+    status_fd: an fd bwrap writes JSON status to (`child-pid` once the sandbox is set up): lets the
+      runner tell "the sandbox failed to start" from "the command exited 1".
+    hidden_dirs: which hidden paths are directories; None treats every hidden path as one.
+    """
+    if not spec.argv:
+        raise ValueError("nothing to run: empty argv")
+    for name, p in (("workspace", spec.workspace), ("cwd", spec.cwd), ("home", spec.home)):
+        if not p.is_absolute():
+            raise ValueError(f"{name} must be absolute: {p}")
+    if not _under(spec.cwd, spec.workspace):
+        raise ValueError(f"cwd {spec.cwd} is outside the workspace {spec.workspace}")
+    dirs = hidden_dirs if hidden_dirs is not None else frozenset(
+        [*spec.hidden, *([spec.state_root] if spec.state_root else [])])
+    argv = [bwrap, *NAMESPACE_FLAGS, *mounts(spec, dirs), "--chdir", str(spec.cwd), "--clearenv"]
+    for key, value in spec.env.items():
+        if not key or "=" in key or "\0" in key or "\0" in value:
+            raise ValueError(f"environment name or value not representable: {key!r}")
+        argv += ["--setenv", key, value]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
+    if status_fd is not None:
+        argv += ["--json-status-fd", str(status_fd)]
+    return [*argv, "--", *spec.argv]
+
+
+# ---------------------------------------------------------------------------------------------------
+# seccomp: a classic-BPF program built by hand (no libseccomp needed), passed to `bwrap --seccomp FD`.
+# It refuses socket(AF_UNIX, ...) — host unix sockets reachable through the read-only system would
+# otherwise be a way out (connect(2) ignores read-only mounts) — and io_uring, whose operations
+# bypass syscall filtering. socketpair(2) stays allowed: it connects nowhere.
+
+AF_UNIX = 1
+EPERM = 1
+_LD_ABS_W = 0x20  # BPF_LD | BPF_W | BPF_ABS
+_JEQ_K = 0x15  # BPF_JMP | BPF_JEQ | BPF_K
+_JGE_K = 0x35  # BPF_JMP | BPF_JGE | BPF_K
+_RET_K = 0x06  # BPF_RET | BPF_K
+RET_ALLOW = 0x7FFF0000
+RET_EPERM = 0x00050000 | EPERM
+X32_SYSCALL_BIT = 0x40000000
+
+# machine -> (AUDIT_ARCH, socket nr, io_uring_setup/enter/register nrs)
+ARCHES: dict[str, tuple[int, int, tuple[int, int, int]]] = {
+    "x86_64": (0xC000003E, 41, (425, 426, 427)),
+    "aarch64": (0xC00000B7, 198, (425, 426, 427)),
+}
+
+
+def _insn(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
+    return struct.pack("<HBBI", code, jt, jf, k)
+
+
+def seccomp_program(machine: str | None = None) -> bytes | None:
+    """The filter as `struct sock_filter[]` bytes; None on an architecture we have no table for.
+
+    Syscalls of a foreign ABI (i386 on x86_64, x32) are refused outright: their numbers differ.
+    """
+    arch = ARCHES.get(machine or platform.machine())
+    if arch is None:
+        return None
+    audit_arch, nr_socket, (u1, u2, u3) = arch
+    prog = [
+        _insn(_LD_ABS_W, 4),  # 0: arch
+        _insn(_JEQ_K, audit_arch, 1, 0),  # 1: native -> 3
+        _insn(_RET_K, RET_EPERM),  # 2
+        _insn(_LD_ABS_W, 0),  # 3: nr
+        _insn(_JGE_K, X32_SYSCALL_BIT, 7, 0),  # 4: x32 -> 12
+        _insn(_JEQ_K, nr_socket, 4, 0),  # 5: socket -> 10
+        _insn(_JEQ_K, u1, 5, 0),  # 6 -> 12
+        _insn(_JEQ_K, u2, 4, 0),  # 7 -> 12
+        _insn(_JEQ_K, u3, 3, 0),  # 8 -> 12
+        _insn(_RET_K, RET_ALLOW),  # 9
+        _insn(_LD_ABS_W, 16),  # 10: args[0] (domain), low 32 bits (little-endian)
+        _insn(_JEQ_K, AF_UNIX, 0, 1),  # 11: AF_UNIX -> 12 else 13
+        _insn(_RET_K, RET_EPERM),  # 12
+        _insn(_RET_K, RET_ALLOW),  # 13
+    ]
+    return b"".join(prog)

@@ -1,0 +1,190 @@
+"""The bubblewrap argv builder: pure tests of the argv and the seccomp program, plus the spec's
+environment allow list and workspace rules (no sandbox is started here)."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import pytest
+from vshell.bwrap.build import (
+    ARCHES,
+    RET_ALLOW,
+    RET_EPERM,
+    build_argv,
+    seccomp_program,
+)
+
+from vshell.sandbox import env_refusal, sandbox_env
+from vshell.sandbox_spec import INSIDE_FORWARDER, INSIDE_PROXY_SOCKET, NetworkPolicy, SandboxSpec
+
+WS = Path("/home/u/proj")
+HOME = Path("/home/u")
+
+
+def spec(**kw: object) -> SandboxSpec:
+    base: dict[str, object] = dict(argv=("echo", "hi"), cwd=WS, workspace=WS, home=HOME,
+                                   env={"PATH": "/usr/bin"}, state_root=Path("/home/u/.local/share/vsh"))
+    base.update(kw)
+    return SandboxSpec(**base)  # type: ignore[arg-type]
+
+
+def index_of(argv: list[str], *seq: str) -> int:
+    for i in range(len(argv) - len(seq) + 1):
+        if tuple(argv[i:i + len(seq)]) == seq:
+            return i
+    raise AssertionError(f"{seq} not in {argv}")
+
+
+def test_namespaces_session_caps_and_exact_argv_tail() -> None:
+    argv = build_argv(spec(argv=("printf", "%s\n", "a b; rm -rf /")))
+    for flag in ("--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+                 "--unshare-cgroup-try", "--new-session", "--die-with-parent"):
+        assert flag in argv
+    index_of(argv, "--cap-drop", "ALL")
+    assert argv[-4:] == ["--", "printf", "%s\n", "a b; rm -rf /"]
+    assert argv[0] == "/usr/bin/bwrap"
+    assert all(isinstance(a, str) for a in argv)
+
+
+def test_system_read_only_then_private_tmp_then_workspace_rw() -> None:
+    argv = build_argv(spec())
+    ro = index_of(argv, "--ro-bind", "/", "/")
+    tmp = index_of(argv, "--tmpfs", "/tmp")
+    run = index_of(argv, "--tmpfs", "/run")
+    shm = index_of(argv, "--tmpfs", "/dev/shm")
+    ws = index_of(argv, "--bind", str(WS), str(WS))
+    assert ro < tmp < ws and ro < run < ws and index_of(argv, "--dev", "/dev") < shm
+    index_of(argv, "--proc", "/proc")
+    index_of(argv, "--chdir", str(WS))
+
+
+def test_environment_is_cleared_then_set_from_spec() -> None:
+    argv = build_argv(spec(env={"PATH": "/bin", "LANG": "C"}))
+    clear = argv.index("--clearenv")
+    assert index_of(argv, "--setenv", "PATH", "/bin") > clear
+    assert index_of(argv, "--setenv", "LANG", "C") > clear
+
+
+@pytest.mark.parametrize("bad", [{"A=B": "x"}, {"": "x"}, {"A": "x\0y"}])
+def test_unrepresentable_environment_is_refused(bad: dict[str, str]) -> None:
+    with pytest.raises(ValueError):
+        build_argv(spec(env=bad))
+
+
+def test_hidden_inside_workspace_is_mounted_after_it_and_around_before_it() -> None:
+    state = WS / "state"
+    cred = HOME / ".ssh"
+    netrc = HOME / ".netrc"
+    argv = build_argv(spec(state_root=state, hidden=(cred, netrc)), hidden_dirs=frozenset({state, cred}))
+    ws = index_of(argv, "--bind", str(WS), str(WS))
+    assert index_of(argv, "--tmpfs", str(state), "--remount-ro", str(state)) > ws
+    index_of(argv, "--tmpfs", str(cred), "--remount-ro", str(cred))
+    index_of(argv, "--ro-bind", "/dev/null", str(netrc))
+
+    # the default workspace lives inside the state root: hide first, then bind the workspace back
+    root = HOME / ".local/share/vsh"
+    inner_ws = root / "workspace"
+    argv = build_argv(spec(workspace=inner_ws, cwd=inner_ws, state_root=root))
+    assert index_of(argv, "--tmpfs", str(root)) < index_of(argv, "--bind", str(inner_ws), str(inner_ws))
+
+
+def test_protected_and_pinned_come_after_the_workspace() -> None:
+    hooks = WS / ".git/hooks"
+    git = WS / ".git"
+    argv = build_argv(spec(protected_found=(hooks,), pinned=(git,)))
+    ws = index_of(argv, "--bind", str(WS), str(WS))
+    assert index_of(argv, "--bind", str(git), str(git)) > ws
+    assert index_of(argv, "--ro-bind", str(hooks), str(hooks)) > index_of(argv, "--bind", str(git), str(git))
+
+
+def test_home_under_a_private_root_is_bound_back_read_only() -> None:
+    home = Path("/tmp/fakehome")
+    argv = build_argv(spec(home=home))
+    assert index_of(argv, "--ro-bind-try", str(home), str(home)) > index_of(argv, "--tmpfs", "/tmp")
+    assert "--ro-bind-try" not in build_argv(spec())
+
+
+def test_cwd_must_be_inside_workspace_and_paths_absolute() -> None:
+    with pytest.raises(ValueError):
+        build_argv(spec(cwd=Path("/etc")))
+    with pytest.raises(ValueError):
+        build_argv(spec(workspace=Path("rel"), cwd=Path("rel")))
+    with pytest.raises(ValueError):
+        build_argv(spec(argv=()))
+
+
+def test_proxy_mode_binds_socket_forwarder_and_ca() -> None:
+    net = NetworkPolicy(mode="proxy", proxy_socket=Path("/s/p.sock"), ca_bundle=Path("/s/ca.pem"),
+                        forwarder=Path("/x/forwarder.py"),
+                        system_ca_paths=(Path("/etc/ssl/certs/ca-certificates.crt"),))
+    argv = build_argv(spec(network=net))
+    index_of(argv, "--bind", "/s/p.sock", str(INSIDE_PROXY_SOCKET))
+    index_of(argv, "--ro-bind", "/x/forwarder.py", str(INSIDE_FORWARDER))
+    index_of(argv, "--ro-bind", "/s/ca.pem", "/etc/ssl/certs/ca-certificates.crt")
+    assert "--unshare-net" in argv  # still no network of its own
+    with pytest.raises(ValueError):
+        build_argv(spec(network=NetworkPolicy(mode="proxy")))
+    with pytest.raises(ValueError):
+        build_argv(spec(network=NetworkPolicy(mode="open")))
+
+
+def test_seccomp_fd_is_passed() -> None:
+    argv = build_argv(spec(), seccomp_fd=7)
+    assert index_of(argv, "--seccomp", "7") < argv.index("--")
+    assert "--seccomp" not in build_argv(spec())
+
+
+def _run_bpf(prog: bytes, nr: int, arch: int, arg0: int) -> int:
+    """A tiny classic-BPF interpreter for the instructions the program uses."""
+    data = struct.pack("<iIQ6Q", nr, arch, 0, arg0, 0, 0, 0, 0, 0)
+    insns = [struct.unpack("<HBBI", prog[i:i + 8]) for i in range(0, len(prog), 8)]
+    pc, acc = 0, 0
+    while True:
+        code, jt, jf, k = insns[pc]
+        if code == 0x20:
+            acc = struct.unpack_from("<I", data, k)[0]
+            pc += 1
+        elif code in (0x15, 0x35):
+            hit = acc == k if code == 0x15 else acc >= k
+            pc += 1 + (jt if hit else jf)
+        elif code == 0x06:
+            return k
+        else:
+            raise AssertionError(f"unknown opcode {code:#x}")
+
+
+@pytest.mark.parametrize("machine", sorted(ARCHES))
+def test_seccomp_program_semantics(machine: str) -> None:
+    prog = seccomp_program(machine)
+    assert prog is not None and len(prog) % 8 == 0
+    arch, nr_socket, urings = ARCHES[machine]
+    assert _run_bpf(prog, nr_socket, arch, 1) == RET_EPERM  # socket(AF_UNIX)
+    assert _run_bpf(prog, nr_socket, arch, 2) == RET_ALLOW  # socket(AF_INET)
+    assert _run_bpf(prog, nr_socket, arch, 10) == RET_ALLOW  # AF_INET6
+    for nr in urings:
+        assert _run_bpf(prog, nr, arch, 0) == RET_EPERM
+    assert _run_bpf(prog, 0, arch, 0) == RET_ALLOW  # read
+    assert _run_bpf(prog, 0x40000000 + 41, arch, 1) == RET_EPERM  # x32 ABI
+    assert _run_bpf(prog, 41, 0x40000003, 1) == RET_EPERM  # a foreign ABI (i386)
+
+
+def test_seccomp_unknown_machine_gives_none() -> None:
+    assert seccomp_program("pdp11") is None
+
+
+@pytest.mark.parametrize("name", [
+    "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "MY_PASSWORD", "SSH_AUTH_SOCK", "LD_PRELOAD", "LD_LIBRARY_PATH",
+    "BASH_ENV", "ENV", "DYLD_INSERT_LIBRARIES", "OPENAI_API_KEY", "NPM_AUTH", "VSH_HOME", "BASH_FUNC_x%%",
+    "GH_PAT", "SIGNING_KEY", "DBUS_SESSION_BUS_ADDRESS",
+])
+def test_env_never_passes(name: str) -> None:
+    assert env_refusal(name) is not None
+    assert name not in sandbox_env({name: "v", "PATH": "/bin"}, allow=[name], extra={name: "v"})
+
+
+def test_env_allow_list_and_configured_names() -> None:
+    env = sandbox_env({"PATH": "/bin", "HOME": "/h", "LC_ALL": "C", "TERM": "xterm", "RANDOM_VAR": "x",
+                       "MYVAR": "y", "PYTHONPATH": "/p"}, allow=["MYVAR"])
+    assert env == {"PATH": "/bin", "HOME": "/h", "LC_ALL": "C", "TERM": "xterm", "MYVAR": "y", "TMPDIR": "/tmp"}
+    assert sandbox_env({})["PATH"]

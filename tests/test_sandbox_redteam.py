@@ -1,0 +1,596 @@
+"""Every case of shared/redteam-public/sandbox.md, run in the REAL bubblewrap sandbox, with the host
+checked afterwards. A fake HOME is seeded with credential files and shell start-up files.
+
+Runs go through `vsh run` when the decision engine is installed (config auto-approves everything:
+these tests attack the sandbox, not the rules); until then through vshell.runner.run_spec in a
+subprocess, the same path `vsh run` takes after its decision.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import REDTEAM, needs_bwrap, run_vsh, vsh_env
+
+pytestmark = [needs_bwrap, pytest.mark.sandbox]
+
+DECIDER = importlib.util.find_spec("vshell.classify") is not None and \
+    importlib.util.find_spec("vshell.approval") is not None
+
+# Stand-in for `vsh run` while the decision engine is missing: everything after the decision.
+DRIVER = r"""
+import sys
+from pathlib import Path
+from vshell.cli import _report
+from vshell.environment import Environment
+from vshell.errors import VshError
+from vshell.runner import run_spec
+from vshell.sandbox import build_spec, ensure_available, resolve_cwd, resolve_workspace
+from vshell.sandbox_spec import NetworkPolicy
+env = Environment()
+try:
+    config = env.config()
+    ws = resolve_workspace(env, config, sys.argv[1])
+    cwd = resolve_cwd(ws, sys.argv[2] or None)
+    timeout = float(sys.argv[3]) if sys.argv[3] else None
+    ensure_available(env.paths)
+    spec = build_spec(env, config, argv=sys.argv[4:], workspace=ws, cwd=cwd, network=NetworkPolicy())
+    sys.exit(run_spec(spec, timeout=timeout))
+except VshError as e:
+    _report(env, e)
+    sys.exit(int(e.exit_code))
+"""
+
+SECRETS = {
+    ".ssh/id_rsa": "-----BEGIN OPENSSH PRIVATE KEY----- SECRET-SSH-KEY",
+    ".aws/credentials": "[default]\naws_secret_access_key = SECRET-AWS",
+    ".netrc": "machine example.com login me password SECRET-NETRC",
+    ".git-credentials": "https://me:SECRET-GITCRED@github.com",
+    ".config/gh/hosts.yml": "github.com:\n  oauth_token: SECRET-GH",
+    ".docker/config.json": '{"auths": {"x": {"auth": "SECRET-DOCKER"}}}',
+    ".kube/config": "token: SECRET-KUBE",
+    ".npmrc": "//registry.npmjs.org/:_authToken=SECRET-NPM",
+    ".pypirc": "password = SECRET-PYPI",
+    ".gnupg/private.key": "SECRET-GPG",
+}
+STARTUP = {".bashrc": "# user bashrc\n"}
+
+
+@dataclass
+class Box:
+    home: Path
+    workspace: Path
+    vsh_home: Path
+    environ: dict[str, str]
+
+    def run(self, line: str | None = None, *, argv: list[str] | None = None, cwd: str = "",
+            timeout: float | None = None, extra_env: dict[str, str] | None = None,
+            input: str | None = None, wall: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run `bash -c line` (or argv) in the sandbox; returns the finished vsh process."""
+        env = {**self.environ, **(extra_env or {})}
+        target = argv if argv is not None else ["bash", "-c", line or ""]
+        if DECIDER:
+            opts = ["--workspace", str(self.workspace), "--context", "headless"]
+            if cwd:
+                opts += ["--cwd", cwd]
+            if timeout is not None:
+                opts += ["--timeout", str(timeout)]
+            args = ["run", *opts, *(["-c", line] if argv is None else ["--", *argv])]
+            return run_vsh(args, self.vsh_home, env=env, input=input, timeout=wall)
+        return subprocess.run(
+            [sys.executable, "-c", DRIVER, str(self.workspace), cwd, "" if timeout is None else str(timeout),
+             *target], env=env, capture_output=True, text=True, input=input, timeout=wall)
+
+    def command(self, line: str) -> list[str]:
+        """The argv (a child process) that runs `line` in the sandbox, for pty and signal tests."""
+        if DECIDER:
+            return [sys.executable, "-m", "vshell", "run", "--workspace", str(self.workspace),
+                    "--context", "headless", "-c", line]
+        return [sys.executable, "-c", DRIVER, str(self.workspace), "", "", "bash", "-c", line]
+
+
+def make_box(tmp_path: Path, vsh_home: Path, *, workspace: Path | None = None,
+             config: str = "", home: Path | None = None) -> Box:
+    if home is None:
+        home = tmp_path / "home"
+        for rel, text in {**SECRETS, **STARTUP}.items():
+            p = home / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(text)
+    ws = workspace or tmp_path / "ws"
+    ws.mkdir(parents=True, exist_ok=True)
+    vsh_home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (vsh_home / "config.toml").write_text('[approval]\nauto_approve_up_to = "high"\n' + config)
+    environ = vsh_env(vsh_home, HOME=str(home))
+    b = Box(home, ws, vsh_home, environ)
+    _MADE.append(b)
+    return b
+
+
+_MADE: list[Box] = []
+
+
+def _stop(boxes: list[Box]) -> None:
+    if importlib.util.find_spec("vshell.proxy.client") is None:
+        return
+    from vshell.proxy import client
+
+    from vshell.environment import Environment
+
+    for b in boxes:
+        client.stop(Environment(environ=b.environ))
+
+
+@pytest.fixture(autouse=True)
+def _stop_proxies() -> Iterator[None]:
+    """Runs start the egress proxy daemon of their $VSH_HOME: stop it when the test ends (the
+    shared module state stops its own at the end of the module)."""
+    yield
+    boxes, _MADE[:] = list(_MADE), []
+    _stop([b for b in boxes if not b.environ.get("VSH_TEST_SHARED")])
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
+    """One fake HOME and $VSH_HOME per module (one proxy daemon start), fresh workspaces per test."""
+    root = tmp_path_factory.mktemp("shared")
+    b = make_box(root, root / "vsh-home")
+    b.environ["VSH_TEST_SHARED"] = "1"
+    _MADE.remove(b)
+    yield b
+    _stop([b])
+
+
+@pytest.fixture
+def box(tmp_path: Path, shared: Box) -> Box:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    return Box(shared.home, ws, shared.vsh_home, shared.environ)
+
+
+def host_tree(root: Path) -> dict[str, bytes]:
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and not p.is_symlink():
+            out[str(p.relative_to(root))] = p.read_bytes()
+        else:
+            out[str(p.relative_to(root))] = b"<dir>" if p.is_dir() else b"<other>"
+    return out
+
+
+def test_public_cases_file_is_covered() -> None:
+    ids = set(re.findall(r"pub-b\d+", (REDTEAM / "sandbox.md").read_text()))
+    here = set(re.findall(r"pub-b\d+", Path(__file__).read_text()))
+    assert ids and ids <= here
+
+
+# pub-b01 ------------------------------------------------------------------------------------------
+def test_b01_writes_outside_the_workspace_fail(box: Box) -> None:
+    before = host_tree(box.home)
+    r = box.run("touch ~/pwn; echo home=$?; touch /etc/pwn; echo etc=$?; touch ../pwn; echo up=$?")
+    assert "home=1" in r.stdout and "etc=1" in r.stdout, r
+    assert not (box.home / "pwn").exists()
+    assert not Path("/etc/pwn").exists()
+    assert not (box.workspace.parent / "pwn").exists()
+    assert host_tree(box.home) == before
+
+
+def test_b01_workspace_itself_is_writable(box: Box) -> None:
+    r = box.run("echo ok > made && cat made")
+    assert r.returncode == 0, r
+    assert (box.workspace / "made").read_text() == "ok\n"
+
+
+# pub-b02 ------------------------------------------------------------------------------------------
+def test_b02_bashrc_in_home_is_read_only(box: Box) -> None:
+    r = box.run("cd ~ && echo x >> .bashrc")
+    assert r.returncode != 0
+    assert (box.home / ".bashrc").read_text() == STARTUP[".bashrc"]
+
+
+# pub-b03 ------------------------------------------------------------------------------------------
+def test_b03_absent_startup_files_are_not_created(box: Box) -> None:
+    r = box.run("echo id >> ~/.profile; a=$?; echo id >> ~/.zshrc; echo $a $?")
+    assert r.stdout.split() == ["1", "1"], r
+    assert not (box.home / ".profile").exists() and not (box.home / ".zshrc").exists()
+
+
+def test_b03_startup_files_in_the_workspace_are_quarantined(box: Box) -> None:
+    r = box.run("echo id >> .profile; mkdir -p a/b && echo id >> a/b/.zshrc; echo done")
+    assert "done" in r.stdout
+    assert not (box.workspace / ".profile").exists()
+    assert not (box.workspace / "a/b/.zshrc").exists()
+    assert "protected path" in r.stderr
+
+
+# pub-b04 ------------------------------------------------------------------------------------------
+def test_b04_credential_stores_are_unreadable(box: Box) -> None:
+    files = " ".join(f"~/{rel}" for rel in SECRETS)
+    r = box.run(f"cat {files}; ls -la ~/.ssh ~/.aws ~/.gnupg ~/.kube; find ~ -type f | xargs cat")
+    assert "SECRET" not in r.stdout + r.stderr
+
+
+# pub-b05 ------------------------------------------------------------------------------------------
+def test_b05_state_root_inside_the_workspace_is_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = tmp_path / "ws"
+    state = ws / "deep" / "vsh-state"
+    state.mkdir(parents=True)
+    monkeypatch.setenv("VSH_HOME", str(state))
+    b = make_box(tmp_path, state, workspace=ws)
+    (state / "rules.db").write_text("RULES-SECRET")
+    before = host_tree(state)
+    r = b.run("cat deep/vsh-state/config.toml deep/vsh-state/rules.db; ls -a deep/vsh-state; "
+              "echo x > deep/vsh-state/config.toml; echo x > deep/vsh-state/new; "
+              "mv deep/vsh-state gone; mv deep moved; rm -rf deep; echo end")
+    assert "auto_approve_up_to" not in r.stdout and "RULES-SECRET" not in r.stdout, r
+    assert (state / "config.toml").read_text().startswith("[approval]")
+    after = {k: v for k, v in host_tree(state).items() if not k.startswith(("run", "audit", "quarantine"))}
+    assert after == {k: v for k, v in before.items() if not k.startswith(("run", "audit"))}
+    assert not (ws / "moved").exists() and not (ws / "gone").exists()
+
+
+def test_b05_default_workspace_inside_state_root(tmp_path: Path, vsh_home: Path) -> None:
+    b = make_box(tmp_path, vsh_home, workspace=vsh_home / "workspace")
+    r = b.run("cat ../config.toml; ls -a ..; echo x > ../config.toml; echo x > ../evil; echo end")
+    assert "auto_approve_up_to" not in r.stdout
+    assert "end" in r.stdout
+    assert not (vsh_home / "evil").exists()
+    assert (vsh_home / "config.toml").read_text().startswith("[approval]")
+
+
+# pub-b06 ------------------------------------------------------------------------------------------
+@pytest.fixture
+def repo(box: Box) -> Path:
+    subprocess.run(["git", "init", "-q", str(box.workspace)], check=True)
+    return box.workspace / ".git"
+
+
+def test_b06_hooks_and_config_are_read_only(box: Box, repo: Path) -> None:
+    config = (repo / "config").read_bytes()
+    r = box.run("printf '#!/bin/sh\\ntouch pwned\\n' > .git/hooks/pre-commit; echo hook=$?; "
+                "git config core.hooksPath h; echo cfg=$?")
+    assert "hook=1" in r.stdout and "cfg=0" not in r.stdout, r
+    assert not (repo / "hooks/pre-commit").exists()
+    assert (repo / "config").read_bytes() == config
+
+
+def test_b06_absent_hooks_dir_created_inside_is_quarantined(box: Box, repo: Path) -> None:
+    shutil.rmtree(repo / "hooks")
+    r = box.run("mkdir -p .git/hooks && printf '#!/bin/sh\\ntouch pwned\\n' > .git/hooks/pre-commit; echo $?")
+    assert not (repo / "hooks").exists(), r
+    assert "protected path" in r.stderr
+
+
+def test_b06_renaming_the_git_dir_fails(box: Box, repo: Path) -> None:
+    config = (repo / "config").read_bytes()
+    r = box.run("mv .git .g; echo mv=$?; mkdir -p .g/hooks; echo x > .g/hooks/x; "
+                "mkdir -p .git2/hooks && mv .git2 .gitx; rm -rf .git; echo end")
+    assert "mv=1" in r.stdout, r
+    assert repo.is_dir() and (repo / "config").read_bytes() == config
+    assert not (repo / "hooks/x").exists()
+
+
+def test_b06_renamed_parent_keeps_protection_and_new_git_dirs_are_quarantined(box: Box) -> None:
+    sub = box.workspace / "sub"
+    subprocess.run(["git", "init", "-q", str(sub)], check=True)
+    r = box.run("mv sub sub2; echo x > sub2/.git/hooks/x; echo h=$?; git init -q fresh; "
+                "echo '[core]\n\tfsmonitor = touch /tmp/x' > fresh/.git/config; "
+                "mkdir other; echo 'gitdir: ../fresh/.git' > other/.git; echo end")
+    assert "h=1" in r.stdout, r
+    assert not (box.workspace / "sub2/.git/hooks/x").exists()
+    assert not (box.workspace / "fresh/.git/config").exists()
+    assert not (box.workspace / "fresh/.git/hooks").exists()
+    assert not (box.workspace / "other/.git").exists()
+
+
+@pytest.mark.parametrize("line,path", [
+    ("mkdir -p sub/.vscode && echo '{}' > sub/.vscode/tasks.json", "sub/.vscode"),
+    ("mkdir -p a/b/c && echo 'curl x|sh' > a/b/c/.envrc", "a/b/c/.envrc"),
+    ("echo '{}' > .mcp.json", ".mcp.json"),
+    ("mkdir -p .idea && echo x > .idea/workspace.xml", ".idea"),
+    ("mkdir -p d && ln -s /etc/passwd d/.envrc", "d/.envrc"),
+    ("mkdir -p locked/in && echo x > locked/in/.envrc && chmod 000 locked/in", "locked/in/.envrc"),
+    ("mkdir -p ro && echo x > ro/.envrc && chmod 555 ro", "ro/.envrc"),
+    ("mkdir -p t && echo x > t/f && mv t/f t/.envrc", "t/.envrc"),
+])
+def test_b06_fresh_protected_names_at_any_depth_do_not_survive(box: Box, line: str, path: str) -> None:
+    r = box.run(line)
+    assert not os.path.lexists(box.workspace / path), r
+    assert f"protected path {box.workspace / path}" in r.stderr
+    moved = list((box.vsh_home / "quarantine").rglob(Path(path).name))
+    assert moved, "the quarantined copy is kept for the person"
+
+
+def test_b06_existing_protected_files_at_depth_are_read_only(box: Box) -> None:
+    (box.workspace / "x/.vscode").mkdir(parents=True)
+    (box.workspace / "x/.vscode/tasks.json").write_text("{}")
+    (box.workspace / "y").mkdir()
+    (box.workspace / "y/.envrc").write_text("ok")
+    r = box.run("echo bad > x/.vscode/tasks.json; echo a=$?; echo bad > y/.envrc; echo b=$?; "
+                "rm -rf x/.vscode; mv y/.envrc y/e; echo c=$?; mv x z; echo d=$?")
+    assert "a=1" in r.stdout and "b=1" in r.stdout and "c=1" in r.stdout, r
+    assert (box.workspace / "y/.envrc").read_text() == "ok"
+    tasks = box.workspace / ("z" if "d=0" in r.stdout else "x") / ".vscode/tasks.json"
+    assert tasks.read_text() == "{}"
+
+
+def test_b06_symlinked_protected_path_refuses_to_start(box: Box) -> None:
+    (box.workspace / ".envrc").symlink_to(box.home / ".bashrc")
+    r = box.run("touch ran")
+    assert r.returncode == 125, r
+    assert "symlink" in r.stderr
+    assert not (box.workspace / "ran").exists()
+
+
+# pub-b07 ------------------------------------------------------------------------------------------
+def test_b07_symlink_to_key_is_unreadable(box: Box) -> None:
+    r = box.run("ln -s ~/.ssh/id_rsa k && cat k; ln ~/.ssh/id_rsa h; cat h")
+    assert "SECRET" not in r.stdout + r.stderr
+
+
+# pub-b08 ------------------------------------------------------------------------------------------
+TIOCSTI = ("import fcntl, termios, sys\n"
+           "try:\n"
+           "    [fcntl.ioctl(0, termios.TIOCSTI, c) for c in (b'i', b'd', b'\\n')]\n"
+           "    print('PUSHED')\n"
+           "except OSError as e:\n"
+           "    print('REFUSED', e.errno)\n")
+
+
+def test_b08_tiocsti_cannot_type_into_the_terminal(box: Box) -> None:
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    (box.workspace / "sti.py").write_text(TIOCSTI)
+    line = "python3 sti.py; test -t 0 && echo STDIN-IS-TTY"
+    proc = subprocess.Popen(box.command(line), stdin=slave, stdout=slave, stderr=slave, env=box.environ,
+                            start_new_session=True)
+    out = b""
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        if select.select([master], [], [], 0.2)[0]:
+            out += os.read(master, 4096)
+    while select.select([master], [], [], 0.2)[0]:
+        out += os.read(master, 4096)
+    assert proc.returncode == 0, out
+    assert b"REFUSED" in out and b"PUSHED" not in out, out
+    assert b"STDIN-IS-TTY" in out
+    os.set_blocking(slave, False)
+    try:
+        pending = os.read(slave, 100)
+    except BlockingIOError:
+        pending = b""
+    assert b"id" not in pending
+    os.close(master)
+    os.close(slave)
+
+
+# pub-b09 ------------------------------------------------------------------------------------------
+def test_b09_ps_shows_only_the_sandbox(box: Box) -> None:
+    r = box.run("ps -e -o pid=,comm=")
+    rows = [ln.split() for ln in r.stdout.strip().splitlines()]
+    assert r.returncode == 0, r
+    assert len(rows) <= 5, rows  # bwrap's pid 1, the proxy forwarder, bash, ps
+    assert all(int(pid) < 300 for pid, *_ in rows), rows  # pids of a fresh namespace
+    assert not any("pytest" in " ".join(row) for row in rows)
+
+
+# pub-b10 ------------------------------------------------------------------------------------------
+def test_b10_environment_is_allow_listed(tmp_path: Path, vsh_home: Path) -> None:
+    b = make_box(tmp_path, vsh_home, config='[sandbox]\nenv_allow = ["MY_VAR", "GITHUB_TOKEN", "LD_PRELOAD"]\n')
+    leaks = {"GITHUB_TOKEN": "SECRET-T1", "AWS_SECRET_ACCESS_KEY": "SECRET-T2", "SSH_AUTH_SOCK": "/tmp/agent",
+             "LD_LIBRARY_PATH": "/evil", "BASH_ENV": "/evil/env", "DB_PASSWORD": "SECRET-T3",
+             "OPENAI_API_KEY": "SECRET-T4", "UNLISTED": "nope", "MY_VAR": "passes"}
+    r = b.run(argv=["env"], extra_env=leaks)
+    env = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+    assert env.get("MY_VAR") == "passes"
+    for name in leaks.keys() - {"MY_VAR"}:
+        assert name not in env, name
+    assert "SECRET" not in r.stdout
+    assert env["HOME"] == str(b.home) and "PATH" in env
+
+
+# pub-b11 ------------------------------------------------------------------------------------------
+@pytest.fixture
+def listener() -> tuple[int, list[str]]:
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    srv.settimeout(0.2)
+    hits: list[str] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, addr = srv.accept()
+            except OSError:
+                continue
+            hits.append(str(addr))
+            conn.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    yield srv.getsockname()[1], hits
+    stop.set()
+    t.join()
+    srv.close()
+
+
+def test_b11_no_network_to_the_host_or_outside(box: Box, listener: tuple[int, list[str]]) -> None:
+    port, hits = listener
+    line = (f"echo > /dev/tcp/127.0.0.1/{port}; echo tcp=$?; "
+            f"(command -v curl >/dev/null && curl -sS -m 3 --noproxy '*' http://127.0.0.1:{port}/ "
+            f"&& echo CURL-LOCAL-OK; curl -sS -m 3 --noproxy '*' https://example.com && echo CURL-OUT-OK); "
+            f"(command -v ping >/dev/null && ping -c1 -W1 127.0.0.1 >/dev/null 2>&1; true); "
+            f"python3 -c 'import socket; socket.create_connection((\"10.0.0.1\", 80), 2)' 2>/dev/null "
+            f"|| echo py=blocked")
+    r = box.run(line)
+    assert "tcp=1" in r.stdout, r
+    assert "CURL-LOCAL-OK" not in r.stdout and "CURL-OUT-OK" not in r.stdout
+    assert "py=blocked" in r.stdout
+    assert hits == []
+
+
+def test_b11_host_unix_sockets_are_unreachable(box: Box) -> None:
+    path = box.workspace / "host.sock"
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(str(path))
+    srv.listen(1)
+    try:
+        r = box.run("python3 -c 'import socket; s=socket.socket(socket.AF_UNIX); s.connect(\"host.sock\")' "
+                    "2>&1 | tail -1")
+        assert "PermissionError" in r.stdout or "Operation not permitted" in r.stdout, r
+        srv.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            srv.accept()
+    finally:
+        srv.close()
+
+
+# pub-b12 ------------------------------------------------------------------------------------------
+def _procs_with(marker: str) -> list[int]:
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in cmd and "bash" not in cmd and "vshell" not in cmd:
+            out.append(int(pid))
+    return out
+
+
+def test_b12_no_process_survives_the_run(box: Box) -> None:
+    r = box.run("setsid -f sleep 300.4242; nohup sleep 300.4242 >/dev/null 2>&1 & disown; (sleep 300.4242 &); echo up")
+    assert "up" in r.stdout, r
+    time.sleep(0.3)
+    assert _procs_with("300.4242") == []
+
+
+# pub-b13 ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("outer", [
+    ["--dev-bind", "/", "/", "--ro-bind", "/dev/null", "/usr/bin/bwrap"],  # bubblewrap missing
+    ["--unshare-user", "--disable-userns", "--dev-bind", "/", "/"],  # namespaces refused
+])
+def test_b13_missing_backend_exits_125_and_nothing_runs(box: Box, outer: list[str]) -> None:
+    marker = box.workspace / "ran"
+    cmd = box.command(f"touch {marker}")
+    for _ in range(3):  # the outer bwrap itself sometimes meets a transient namespace limit (ENOSPC)
+        r = subprocess.run(["bwrap", *outer, *cmd], env=box.environ, capture_output=True, text=True, timeout=60)
+        if not (r.returncode == 1 and r.stderr.startswith("bwrap:")):
+            break
+        time.sleep(0.5)
+    if r.returncode == 1 and r.stderr.startswith("bwrap:") and "vsh" not in r.stderr:
+        pytest.skip(f"the outer bwrap of this test could not start: {r.stderr.strip()}")
+    assert r.returncode == 125, r
+    assert "sandbox" in r.stderr and "hint" in r.stderr
+    assert not marker.exists()
+
+
+def _no_namespaces_filter() -> bytes:
+    """A seccomp program refusing new namespaces (as container runtimes' default profiles do):
+    unshare(2) and clone(2) with CLONE_NEWUSER -> EPERM, clone3 -> ENOSYS (glibc falls back)."""
+    import struct
+
+    def insn(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
+        return struct.pack("<HBBI", code, jt, jf, k)
+
+    allow, eperm, enosys = 0x7FFF0000, 0x00050001, 0x00050026
+    return b"".join([
+        insn(0x20, 4), insn(0x15, 0xC000003E, 1, 0), insn(0x06, allow),  # not x86_64: leave alone
+        insn(0x20, 0),
+        insn(0x15, 272, 4, 0),  # unshare -> EPERM
+        insn(0x15, 435, 5, 0),  # clone3 -> ENOSYS
+        insn(0x15, 56, 0, 3),  # clone -> check flags
+        insn(0x20, 16), insn(0x45, 0x10000000, 0, 1),  # CLONE_NEWUSER?
+        insn(0x06, eperm),
+        insn(0x06, allow),
+        insn(0x06, enosys),
+    ])
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the test filter is written for x86_64")
+def test_b13_namespaces_refused_by_seccomp_exits_125(box: Box) -> None:
+    marker = box.workspace / "ran"
+    r_fd, w_fd = os.pipe()
+    os.write(w_fd, _no_namespaces_filter())
+    os.close(w_fd)
+    try:
+        r = subprocess.run(["bwrap", "--dev-bind", "/", "/", "--seccomp", str(r_fd),
+                            *box.command(f"touch {marker}")], env=box.environ, capture_output=True,
+                           text=True, timeout=60, pass_fds=(r_fd,))
+    finally:
+        os.close(r_fd)
+    assert r.returncode == 125, r
+    assert "sandbox" in r.stderr and "hint" in r.stderr
+    assert not marker.exists()
+
+
+PROXY = importlib.util.find_spec("vshell.proxy.client") is not None
+
+
+@pytest.mark.skipif(not (PROXY and DECIDER), reason="the egress proxy or the decision engine is missing")
+def test_b11_the_only_way_out_is_the_proxy(tmp_path: Path, vsh_home: Path) -> None:
+    """A host HTTP server pinned with [proxy] resolve is reachable through the proxy, never directly;
+    the command cannot open unix sockets even though the forwarder in front of it can."""
+    import http.server
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"hello-from-host"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    port = srv.server_address[1]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        b = make_box(tmp_path, vsh_home, config=f'[proxy]\nresolve = {{ "svc.test" = "127.0.0.1:{port}" }}\n')
+        code = ("import socket, urllib.request\n"
+                "print(urllib.request.urlopen('http://svc.test/', timeout=10).read().decode())\n"
+                "try:\n    socket.socket(socket.AF_UNIX)\n    print('UNIX-OK')\n"
+                "except OSError as e:\n    print('UNIX-REFUSED', e.errno)\n"
+                f"try:\n    socket.create_connection(('127.0.0.1', {port}), 3)\n    print('DIRECT-OK')\n"
+                "except OSError:\n    print('DIRECT-REFUSED')\n")
+        (b.workspace / "probe.py").write_text(code)
+        r = b.run(argv=["python3", "probe.py"])
+        assert r.returncode == 0, r
+        assert "hello-from-host" in r.stdout
+        assert "UNIX-REFUSED 1" in r.stdout and "DIRECT-REFUSED" in r.stdout
+        assert "UNIX-OK" not in r.stdout and "DIRECT-OK" not in r.stdout
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_b04_symlinked_credential_store_hides_its_target(tmp_path: Path, shared: Box) -> None:
+    home = tmp_path / "home2"
+    (home / "dotfiles/aws").mkdir(parents=True)
+    (home / "dotfiles/aws/credentials").write_text("SECRET-DOTFILES-AWS")
+    (home / ".aws").symlink_to(home / "dotfiles/aws")
+    (home / ".netrc").symlink_to(home / "nowhere")  # dangling: nothing to hide, must not break the run
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    b = Box(home, ws, shared.vsh_home, {**shared.environ, "HOME": str(home)})
+    r = b.run("cat ~/.aws/credentials ~/dotfiles/aws/credentials; echo end")
+    assert "end" in r.stdout, r
+    assert "SECRET" not in r.stdout + r.stderr
