@@ -533,12 +533,6 @@ def test_build_spec_and_run_spec_on_darwin(tmp_path: Path, vsh_home: Path, fake_
 
 
 @pytest.mark.skipif(not HAS_RUNNER, reason="vshell.runner (H-sandbox) not available yet")
-@pytest.mark.xfail(
-    reason="vshell.runner starts sandbox-exec with process_group=0, not a new session: on macOS the "
-    "terminal stays the command's controlling terminal and TIOCSTI (pub-b08) is not refused",
-    raises=AssertionError,
-    strict=False,
-)
 def test_darwin_runner_starts_sandbox_exec_in_a_new_session(
     tmp_path: Path, vsh_home: Path, fake_sandbox_exec: Path
 ) -> None:
