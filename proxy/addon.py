@@ -1,0 +1,520 @@
+"""vsh's mitmproxy addon: per-run authentication, egress policy, credential injection, scrubbing.
+
+One addon, `VshEgress`, judges every connection and request the daemon sees:
+
+- CONNECT and absolute-form requests must carry `Proxy-Authorization: Basic base64("vsh:" + token)`
+  for a registered run, else 407 (`unauthenticated`). The header is always removed.
+- Each target is checked against the run's domain policy (CONNECT authority, TLS SNI, request host)
+  and, after resolution, against the private-address table; the validated address is the one
+  dialled (`install_resolver` makes the loop's getaddrinfo return only it), so there is no
+  DNS-rebinding gap. A
+  `[proxy] resolve` pin replaces resolution and the address check for exactly that name.
+- TLS is intercepted only where one of the run's credentials may inject (decided on the CONNECT
+  authority and SNI at ClientHello time); other connections are tunnelled untouched.
+- Injection happens only over intercepted TLS, only when CONNECT authority, SNI and Host agree,
+  only when exactly one credential applies after path/method narrowing; the client's own
+  credential headers are removed first.
+- Responses to injected requests are scrubbed of every form of the injected value.
+
+Every request gets one decision (`policy.Verdict`) sent to `record` (the audit log) with host,
+port, path without query, candidates and the chosen template: never values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import hmac
+import logging
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mitmproxy import connection, http, tls
+from mitmproxy.proxy import server_hooks
+from mitmproxy.websocket import WebSocketMessage
+from vshell.proxy import policy
+from vshell.proxy.policy import Verdict
+
+from vshell import hostmatch
+from vshell.credentials import Credential, HostTemplate, Selection, select
+from vshell.secret import Secret
+
+logger = logging.getLogger("vsh.proxy")
+
+# Responses from a host where a secret was injected are buffered whole to be scrubbed. Beyond this
+# size the response is refused (502 / connection killed) rather than relayed unscrubbed.
+SCRUB_LIMIT = 32 * 1024 * 1024
+META_INJECTED = "vsh_injected"  # flow.metadata key: the run whose secret this request carries
+META_SCRUB = "vsh_scrub"  # the run whose secrets are scrubbed from this response (it holds credentials)
+META_SELECTION = "vsh_selection"
+DNS_CACHE_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Run:
+    """One registered run, as the daemon holds it. `secrets` maps credential id -> value;
+    `notify` (when set) receives each decision record live (the run's --debug channel)."""
+
+    run_id: str
+    creds: tuple[Credential, ...]
+    secrets: Mapping[str, Secret]
+    domains: policy.DomainPolicy
+    pid: int = 0
+    notify: Callable[[dict[str, Any]], None] | None = None
+    forms: tuple[bytes, ...] = ()
+
+    @classmethod
+    def make(cls, run_id: str, creds: Sequence[Credential], secrets: Mapping[str, Secret],
+             domains: policy.DomainPolicy, pid: int = 0,
+             notify: Callable[[dict[str, Any]], None] | None = None) -> Run:
+        forms: set[bytes] = set()
+        for c in creds:
+            forms.update(policy.secret_forms(secrets[c.id].reveal()))
+        ordered = tuple(sorted(forms, key=len, reverse=True))
+        return cls(run_id, tuple(creds), dict(secrets), domains, pid, notify, ordered)
+
+
+def token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+class RunRegistry:
+    """Registered runs by token digest (tokens themselves are never stored)."""
+
+    def __init__(self) -> None:
+        self._runs: dict[bytes, Run] = {}
+
+    def add(self, token: str, run: Run) -> None:
+        self._runs[token_digest(token)] = run
+
+    def remove(self, token: str) -> Run | None:
+        return self._runs.pop(token_digest(token), None)
+
+    def remove_where(self, pred: Callable[[Run], bool]) -> list[Run]:
+        gone = [k for k, r in self._runs.items() if pred(r)]
+        return [self._runs.pop(k) for k in gone]
+
+    def lookup(self, token: str | None) -> Run | None:
+        if not token:
+            return None
+        digest = token_digest(token)
+        for key, run in self._runs.items():
+            if hmac.compare_digest(key, digest):
+                return run
+        return None
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def runs(self) -> list[Run]:
+        return list(self._runs.values())
+
+
+@dataclass
+class Tunnel:
+    """What a CONNECT established for one client connection."""
+
+    run: Run
+    host: str  # normalised CONNECT host
+    port: int
+    refusal: tuple[Verdict, str] | None = None  # set at ClientHello: every request is refused
+    intercepted: bool = False
+
+
+@dataclass
+class _ClientState:
+    tunnel: Tunnel | None = None
+
+
+async def _system_resolve(host: str, port: int) -> list[str]:
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def _path_of(flow: http.HTTPFlow) -> str:
+    return flow.request.path.split("?", 1)[0] or "/"
+
+
+def _norm(host: str) -> str | None:
+    try:
+        return hostmatch.normalize_host(host)
+    except ValueError:
+        return None
+
+
+class VshEgress:
+    """The addon. `runs` is shared with the daemon's control socket; `pins` is `[proxy] resolve`;
+    `record` writes one audit entry; `resolve` is the DNS lookup (swapped in tests)."""
+
+    def __init__(
+        self,
+        runs: RunRegistry,
+        pins: Mapping[str, tuple[str, int]],
+        record: Callable[[dict[str, Any]], None],
+        resolve: Callable[[str, int], Any] = _system_resolve,
+    ) -> None:
+        self.runs = runs
+        self.pins = policy.normalize_pins(pins)
+        self.record = record
+        self.resolve = resolve
+        self.clients: dict[str, _ClientState] = {}
+        self._dial_cache: dict[tuple[str, int], tuple[tuple[str, int] | str, float]] = {}
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def _state(self, client: connection.Client) -> _ClientState:
+        st = self.clients.get(client.id)
+        if st is None:
+            st = self.clients[client.id] = _ClientState()
+        return st
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        self.clients.pop(client.id, None)
+
+    def _decide(self, verdict: Verdict, run: Run | None, *, host: str, port: int, path: str = "",
+                method: str = "", reason: str = "", selection: Selection | None = None,
+                template: HostTemplate | None = None, **extra: Any) -> None:
+        entry: dict[str, Any] = {
+            "decision": verdict.value, "run": run.run_id if run else None, "host": host, "port": port,
+            "path": path, "method": method, "reason": reason,
+            "candidates": list(selection.candidates) if selection else [],
+            "template": template.describe() if template else None,
+            **extra,
+        }
+        self.record(entry)
+        if run is not None and run.notify is not None:
+            run.notify(entry)
+        logger.debug("%s %s:%s %s %s %s", verdict.value, host, port, method, path, reason)
+
+    def _refuse(self, flow: http.HTTPFlow, verdict: Verdict, run: Run | None, reason: str, *,
+                host: str, port: int, **extra: Any) -> None:
+        status = policy.REFUSAL_STATUS[verdict] or 403
+        headers = {"Content-Type": "text/plain; charset=utf-8", "X-Vsh-Decision": verdict.value}
+        if verdict is Verdict.UNAUTHENTICATED:
+            headers["Proxy-Authenticate"] = 'Basic realm="vsh"'
+        flow.response = http.Response.make(status, f"vsh proxy: {verdict.value}: {reason}\n", headers)
+        self._decide(verdict, run, host=host, port=port, path=_path_of(flow) if flow.request.method != "CONNECT" else "",
+                     method=flow.request.method, reason=reason, **extra)
+
+    def _authenticate(self, flow: http.HTTPFlow) -> Run | None:
+        token = policy.parse_proxy_authorization(flow.request.headers.get("Proxy-Authorization"))
+        flow.request.headers.pop("Proxy-Authorization", None)
+        return self.runs.lookup(token)
+
+    async def _dial_target(self, host: str, port: int) -> tuple[str, int] | str:
+        """The validated (address, port) to dial for host:port, or why it is refused. Answers are
+        kept for DNS_CACHE_SECONDS so the admission check and the connection share one lookup."""
+        key = (host, port)
+        hit = self._dial_cache.get(key)
+        now = time.monotonic()
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        result = await self._dial_target_uncached(host, port)
+        if len(self._dial_cache) > 4096:
+            self._dial_cache.clear()
+        self._dial_cache[key] = (result, now + DNS_CACHE_SECONDS)
+        return result
+
+    async def _dial_target_uncached(self, host: str, port: int) -> tuple[str, int] | str:
+        pin = policy.pinned(self.pins, host, port)
+        if pin is not None:
+            return pin
+        name = _norm(host)
+        if name is None:
+            return f"{host!r} is not a valid host name"
+        if policy.is_ip_literal(name):
+            addresses = [name]
+        else:
+            try:
+                addresses = await self.resolve(name, port)
+            except OSError as e:
+                return f"cannot resolve {name}: {e.strerror or e}"
+        if not addresses:
+            return f"{name} has no address"
+        for a in addresses:
+            if why := policy.address_refusal(a):
+                return why
+        return addresses[0], port
+
+    async def _admit(self, flow: http.HTTPFlow, run: Run, host: str, port: int) -> bool:
+        """Domain and address policy for one target; refuses the flow and returns False if denied."""
+        name = _norm(host) or host
+        if why := run.domains.check(host, port):
+            self._refuse(flow, Verdict.BLOCKED_DOMAIN, run, why, host=name, port=port)
+            return False
+        target = await self._dial_target(host, port)
+        if isinstance(target, str):
+            self._refuse(flow, Verdict.BLOCKED_ADDRESS, run, target, host=name, port=port)
+            return False
+        return True
+
+    # -- the daemon's fast tunnel path ---------------------------------------------------------
+    async def fast_tunnel_target(self, proxy_authorization: str | None, host: str,
+                                 port: int) -> tuple[Run, str, tuple[str, int]] | None:
+        """For a CONNECT the daemon may tunnel itself, without mitmproxy: a registered token, a
+        host the domain policy admits, a validated address, and no credential of the run that
+        may inject there. Returns (run, normalised host, address to dial), or None: then the
+        connection goes through mitmproxy, which judges and records it like any other."""
+        run = self.runs.lookup(policy.parse_proxy_authorization(proxy_authorization))
+        name = _norm(host)
+        if run is None or name is None or run.domains.check(name, port) is not None:
+            return None
+        if policy.may_inject(run.creds, name, port):
+            return None
+        target = await self._dial_target(name, port)
+        if isinstance(target, str):
+            return None
+        return run, name, target
+
+    def fast_tunnel_sni_ok(self, run: Run, host: str, port: int, sni: str | None) -> bool:
+        """After the ClientHello: the same test `tls_clienthello` applies before it tunnels."""
+        if sni is not None and (run.domains.check(sni, port) is not None or policy.may_inject(run.creds, sni, port)):
+            return False
+        self._decide(Verdict.NO_CREDENTIAL, run, host=host, port=port,
+                     reason="no credential for this host: tunnelled without interception", tunnelled=True, sni=sni)
+        return True
+
+    # -- CONNECT -------------------------------------------------------------------------------
+    async def http_connect(self, flow: http.HTTPFlow) -> None:
+        host, port = flow.request.host, flow.request.port
+        run = self._authenticate(flow)
+        if run is None:
+            self._refuse(flow, Verdict.UNAUTHENTICATED, None, "no valid proxy token", host=host, port=port)
+            return
+        if not await self._admit(flow, run, host, port):
+            return
+        self._state(flow.client_conn).tunnel = Tunnel(run, _norm(host) or host, port)
+
+    def tls_clienthello(self, data: tls.ClientHelloData) -> None:
+        st = self.clients.get(data.context.client.id)
+        tunnel = st.tunnel if st else None
+        if tunnel is None:
+            return  # TLS straight to the proxy: each request inside must authenticate itself
+        run, sni = tunnel.run, data.client_hello.sni
+        if sni is not None and (why := run.domains.check(sni, tunnel.port)):
+            tunnel.intercepted = True
+            tunnel.refusal = (Verdict.BLOCKED_DOMAIN, f"TLS server name: {why}")
+            return
+        wants = policy.may_inject(run.creds, tunnel.host, tunnel.port) or (
+            sni is not None and policy.may_inject(run.creds, sni, tunnel.port))
+        if not wants:
+            data.ignore_connection = True
+            self._decide(Verdict.NO_CREDENTIAL, run, host=tunnel.host, port=tunnel.port,
+                         reason="no credential for this host: tunnelled without interception", tunnelled=True,
+                         sni=sni)
+            return
+        tunnel.intercepted = True
+        if not policy.same_host(sni, tunnel.host):
+            tunnel.refusal = (Verdict.MISMATCH, f"TLS server name {sni!r} does not match CONNECT {tunnel.host}")
+
+    def tcp_start(self, flow: Any) -> None:
+        st = self.clients.get(flow.client_conn.id)
+        if st and st.tunnel:
+            self._decide(Verdict.NO_CREDENTIAL, st.tunnel.run, host=st.tunnel.host, port=st.tunnel.port,
+                         reason="not TLS or HTTP: tunnelled without interception", tunnelled=True)
+
+    # -- requests ------------------------------------------------------------------------------
+    async def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None or flow.request.method == "CONNECT":
+            return
+        run = await self._judge(flow)
+        if flow.response is None:
+            flow.request.stream = True  # uploads are never modified: relay instead of buffering
+            if run is not None and run.forms:
+                # Any response on a connection we see into may carry a run's secret back (an
+                # upstream that stored it, a reflection on another path): scrub them all.
+                flow.metadata[META_SCRUB] = run
+
+    async def _judge(self, flow: http.HTTPFlow) -> Run | None:
+        """Decide one request (refusing it by setting a response); the run it belongs to."""
+        st = self.clients.get(flow.client_conn.id)
+        tunnel = st.tunnel if st else None
+        if tunnel is None:
+            return await self._plain_request(flow)
+        flow.request.headers.pop("Proxy-Authorization", None)
+        await self._judge_tunnelled(flow, tunnel)
+        return tunnel.run
+
+    async def _judge_tunnelled(self, flow: http.HTTPFlow, tunnel: Tunnel) -> None:
+        run = tunnel.run
+        path, method = _path_of(flow), flow.request.method
+        if tunnel.refusal is not None:
+            verdict, why = tunnel.refusal
+            self._refuse(flow, verdict, run, why, host=tunnel.host, port=tunnel.port)
+            return
+        # Both the Host header and (HTTP/1 absolute-form, HTTP/2 :authority) the request's own
+        # authority must name the CONNECT target; an upstream may route by either.
+        for what, value in (("Host", flow.request.host_header or ""), ("request authority", flow.request.authority)):
+            if what != "Host" and not value:
+                continue
+            authority = policy.split_authority(value, tunnel.port)
+            if authority is None or not policy.same_host(authority[0], tunnel.host) or authority[1] != tunnel.port:
+                self._refuse(flow, Verdict.MISMATCH, run,
+                             f"{what} {value!r} does not match CONNECT {tunnel.host}:{tunnel.port}",
+                             host=tunnel.host, port=tunnel.port)
+                return
+        if not flow.client_conn.tls:
+            self._decide(Verdict.NO_CREDENTIAL, run, host=tunnel.host, port=tunnel.port, path=path, method=method,
+                         reason="cleartext HTTP inside a tunnel: never injected")
+            return
+        sel = select(run.creds, tunnel.host, tunnel.port, path, method)
+        if sel.ambiguous:
+            self._refuse(flow, Verdict.AMBIGUOUS, run,
+                         f"more than one credential matches: {', '.join(sel.candidates)}",
+                         host=tunnel.host, port=tunnel.port, selection=sel, reasons=list(sel.reasons))
+            return
+        if sel.credential is None or sel.template is None:
+            flow.metadata[META_SELECTION] = sel
+            self._decide(Verdict.NO_CREDENTIAL, run, host=tunnel.host, port=tunnel.port, path=path,
+                         method=method, reason="no template applies", selection=sel, reasons=list(sel.reasons))
+            return
+        inject(flow.request, sel.template, run.secrets[sel.credential.id])
+        flow.metadata[META_INJECTED] = run
+        flow.metadata[META_SELECTION] = sel
+        self._decide(Verdict.INJECTED, run, host=tunnel.host, port=tunnel.port, path=path, method=method,
+                     reason=f"injected {sel.credential.ref}", selection=sel, template=sel.template,
+                     credential=sel.credential.ref)
+
+    async def _plain_request(self, flow: http.HTTPFlow) -> Run | None:
+        """An absolute-form request (`GET http://host/…`) or one inside TLS made to the proxy
+        itself: it authenticates on its own and is never injected."""
+        host, port = flow.request.host, flow.request.port
+        run = self._authenticate(flow)
+        if run is None:
+            self._refuse(flow, Verdict.UNAUTHENTICATED, None, "no valid proxy token", host=host, port=port)
+            return None
+        if not await self._admit(flow, run, host, port):
+            return run
+        self._decide(Verdict.NO_CREDENTIAL, run, host=_norm(host) or host, port=port, path=_path_of(flow),
+                     method=flow.request.method, reason="cleartext HTTP: credentials are never injected")
+        return run
+
+    # -- upstream connections ------------------------------------------------------------------
+    async def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        """A last gate before any upstream connection: the target must pass the address policy.
+        Names are dialled through `getaddrinfo` (installed on the loop), which only ever returns
+        the validated or pinned address; IP literals skip getaddrinfo, so they are checked here."""
+        if data.server.address is None:
+            return
+        checked = await self._dial_target(str(data.server.address[0]), int(data.server.address[1]))
+        if isinstance(checked, str):
+            data.server.error = f"vsh proxy: {checked}"
+
+    def install_resolver(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Make every name the daemon dials resolve through `_dial_target`: pinned names to their
+        pin, other names to their validated public address (private ones fail with EACCES). The
+        address connected to is the one validated: no DNS-rebinding gap between check and dial."""
+        original = loop.getaddrinfo
+
+        async def system(host: str, port: int) -> list[str]:
+            infos = await original(host, port, type=socket.SOCK_STREAM)
+            return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+        async def getaddrinfo(host: Any, port: Any, *, family: int = 0, type: int = 0, proto: int = 0,
+                              flags: int = 0) -> list[Any]:
+            target = await self._dial_target(str(host.decode() if isinstance(host, bytes) else host), int(port or 0))
+            if isinstance(target, str):
+                raise OSError(errno.EACCES, f"vsh proxy: {target}")
+            address, dport = target
+            if ":" in address:
+                return [(socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, dport, 0, 0))]
+            return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, dport))]
+
+        self.resolve = system
+        loop.getaddrinfo = getaddrinfo  # type: ignore[method-assign]
+
+    # -- responses -----------------------------------------------------------------------------
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        assert flow.response is not None
+        run: Run | None = flow.metadata.get(META_SCRUB)
+        if run is None:
+            flow.response.stream = True  # the run holds no secret: relay as it comes
+            return
+        _scrub_headers(flow.response.headers, run.forms)
+        length = flow.response.headers.get("content-length", "")
+        if length.isdigit() and int(length) > SCRUB_LIMIT:
+            if META_INJECTED in flow.metadata:
+                self._record_response(flow, run, f"response over the {SCRUB_LIMIT} byte scrub limit: killed")
+                flow.kill()
+            else:
+                flow.response.stream = True  # this request carried no secret: relay the body as is
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        assert flow.response is not None
+        run: Run | None = flow.metadata.get(META_SCRUB)
+        sel: Selection | None = flow.metadata.get(META_SELECTION)
+        if flow.response.status_code == 401 and sel is not None:
+            self._record_response(flow, run, "upstream answered 401", hints=list(sel.reasons))
+        if run is None or flow.response.stream:
+            return
+        _scrub_headers(flow.response.headers, run.forms)
+        if flow.response.trailers:
+            _scrub_headers(flow.response.trailers, run.forms)
+        raw = flow.response.raw_content or b""
+        if len(raw) > SCRUB_LIMIT:
+            self._fail(flow, run, f"response over the {SCRUB_LIMIT} byte scrub limit")
+            return
+        try:
+            body = flow.response.get_content(strict=True) or b""
+        except ValueError:
+            self._fail(flow, run, "response body cannot be decoded for scrubbing")
+            return
+        cleaned, count = policy.scrub(body, run.forms)
+        if count:
+            flow.response.set_content(cleaned)
+        if not count:
+            # The raw (encoded) bytes too: a secret can sit in a part decoding does not reach.
+            raw_clean, raw_count = policy.scrub(flow.response.raw_content or b"", run.forms)
+            if raw_count:
+                flow.response.raw_content = raw_clean
+                count += raw_count
+        if count:
+            self._record_response(flow, run, f"scrubbed {count} reflected secret value(s) from the response")
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        run: Run | None = flow.metadata.get(META_SCRUB)
+        if run is None or flow.websocket is None:
+            return
+        msg: WebSocketMessage = flow.websocket.messages[-1]
+        if not msg.from_client:
+            msg.content, _ = policy.scrub(msg.content, run.forms)
+
+    def _fail(self, flow: http.HTTPFlow, run: Run, why: str) -> None:
+        flow.response = http.Response.make(502, f"vsh proxy: {why}\n", {"Content-Type": "text/plain"})
+        self._record_response(flow, run, why)
+
+    def _record_response(self, flow: http.HTTPFlow, run: Run | None, note: str, **extra: Any) -> None:
+        entry = {
+            "event": "response", "run": run.run_id if run else None, "host": flow.request.pretty_host,
+            "port": flow.request.port, "path": _path_of(flow), "method": flow.request.method,
+            "status": flow.response.status_code if flow.response else None, "note": note, **extra,
+        }
+        self.record(entry)
+        if run is not None and run.notify is not None:
+            run.notify(entry)
+
+
+def _scrub_headers(headers: http.Headers, forms: Sequence[bytes]) -> None:
+    for key in list(headers.keys()):
+        values = headers.get_all(key)
+        cleaned = [policy.scrub(v.encode("utf-8", "surrogateescape"), forms)[0].decode("utf-8", "surrogateescape")
+                   for v in values]
+        if cleaned != values:
+            headers.set_all(key, cleaned)
+
+
+def inject(request: http.Request, template: HostTemplate, secret: Secret) -> None:
+    """Remove every credential the client sent (the template's header, Authorization,
+    Proxy-Authorization, and the template's query parameter), then set the real one."""
+    for name in {template.header, "Authorization", "Proxy-Authorization"}:
+        request.headers.pop(name, None)
+    if template.query_param:
+        query = [(k, v) for k, v in request.query.items(multi=True) if k != template.query_param]
+        query.append((template.query_param, template.prefix + secret.reveal()))
+        request.query = query  # type: ignore[assignment]
+    else:
+        request.headers[template.header] = template.prefix + secret.reveal()

@@ -1,0 +1,812 @@
+"""End to end: the real proxy daemon, real TLS (trustme CA), local upstreams pinned with
+`[proxy] resolve`, curl on the host through the proxy with a run token, then every case of
+redteam-public/proxy.md through real `vsh run --cred ... -- curl` in the sandbox."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import BWRAP, REDTEAM, vsh_env
+
+trustme = pytest.importorskip("trustme")
+
+pytestmark = [pytest.mark.proxy, pytest.mark.skipif(not shutil.which("curl"), reason="curl is not installed")]
+
+SECRET = "fal-SECRET-0123456789abcdefXYZ"
+SECRET2 = "other-SECRET-9876543210zyxwvu"
+NAMES = ["api.fal.run", "fal.run", "evilfal.run", "attacker.test", "fal.run.attacker.test", "other.test",
+         "api2.fal.run", "deny.test"]
+PROXY_CASES = REDTEAM / "proxy.md"
+
+
+# -- upstreams ------------------------------------------------------------------------------------
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Upstream
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        seen = {"method": self.command, "path": self.path, "headers": [[k, v] for k, v in self.headers.items()],
+                "tls": isinstance(self.connection, ssl.SSLSocket), "body": body.decode(errors="replace")}
+        self.server.seen.append(seen)
+        host = (self.headers.get("Host") or "").split(":")[0]
+        if self.path.startswith("/r302") or self.path.startswith("/r307"):
+            code = int(self.path[2:5])
+            self.send_response(code)
+            self.send_header("Location", "https://attacker.test/landing")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.path.startswith("/status401"):
+            payload = b"unauthorized\n"
+            self.send_response(401)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
+        payload = json.dumps({"host": host, **seen}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        auth = self.headers.get("Authorization")
+        if self.path.startswith("/reflect-header") and auth:
+            self.send_header("X-Echo-Auth", auth)
+        if self.path.startswith("/gzip"):
+            payload = gzip.compress(payload)
+            self.send_header("Content-Encoding", "gzip")
+        if "chunked" in self.path:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i in range(0, len(payload), 7):
+                piece = payload[i:i + 7]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+
+class _Upstream(ThreadingHTTPServer):
+    """HTTP and HTTPS on one port (TLS detected from the first byte), echoing what it received."""
+
+    daemon_threads = True
+
+    def __init__(self, ctx: ssl.SSLContext) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.ctx = ctx
+        self.seen: list[dict[str, Any]] = []
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        try:
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            first = request.recv(1, socket.MSG_PEEK)
+            if first == b"\x16":
+                request = self.ctx.wrap_socket(request, server_side=True)
+        except (OSError, ssl.SSLError):
+            return
+        super().finish_request(request, client_address)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+
+@dataclass
+class World:
+    home: Path
+    env: dict[str, str]
+    upstream: _Upstream
+    ca_file: Path
+    cred_ids: dict[str, str] = field(default_factory=dict)
+
+    def environment(self) -> Any:
+        from vshell.environment import Environment
+
+        return Environment(environ=dict(self.env))
+
+    def seen_auth(self) -> list[str | None]:
+        out = []
+        for s in self.upstream.seen:
+            out.append(next((v for k, v in s["headers"] if k.lower() == "authorization"), None))
+        return out
+
+
+def _add_cred(world: World, ref: str, host: str, value: str, prefix: str = "Key ", **kw: Any) -> None:
+    from vshell.credentials import CredentialStore, HostTemplate
+    from vshell.secret import Secret
+    from vshell.state import StatePaths
+    from vshell.vault import open_vault
+
+    paths = StatePaths(world.home)
+    cred = CredentialStore(paths).add(ref, [HostTemplate(host, prefix=prefix, **kw)])
+    open_vault(paths, world.env).put(cred.id, Secret(value))
+    world.cred_ids[ref] = cred.id
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("proxy-e2e")
+    home = tmp / "vsh-home"
+    home.mkdir(mode=0o700)
+    ca = trustme.CA()
+    ca_file = tmp / "upstream-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(*NAMES).configure_cert(ctx)
+    upstream = _Upstream(ctx)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    pins = ", ".join(f'"{n}" = "127.0.0.1:{upstream.port}"' for n in NAMES)
+    (home / "config.toml").write_text(
+        f'[network]\nallowed_domains = ["*"]\ndenied_domains = ["deny.test"]\n'
+        f'[proxy]\nresolve = {{ {pins} }}\nextra_ca = ["{ca_file}"]\n'
+        '[approval]\nauto_approve_up_to = "medium"\n'
+    )
+    env = vsh_env(home, VSH_VAULT_BACKEND="file")
+    env.pop("VSH_VAULT_PASSPHRASE", None)
+    w = World(home, env, upstream, ca_file)
+    _add_cred(w, "fal/api_key", "*.fal.run", SECRET)
+    _add_cred(w, "fal2/api_key", "api.fal.run", SECRET2)
+    _add_cred(w, "other/token", "other.test", SECRET2, prefix="Bearer ")
+    yield w
+    from vshell.proxy import client
+
+    client.stop(w.environment())
+    upstream.shutdown()
+
+
+@pytest.fixture
+def seen(world: World) -> list[dict[str, Any]]:
+    world.upstream.seen.clear()
+    return world.upstream.seen
+
+
+def _register(world: World, *refs: str) -> Any:
+    from vshell.proxy import client
+
+    from vshell.config import load_config
+    from vshell.credentials import CredentialStore
+    from vshell.state import StatePaths
+
+    env = world.environment()
+    creds = CredentialStore(StatePaths(world.home)).resolve(list(refs))
+    return client.register_run(env, creds, load_config(StatePaths(world.home).config))
+
+
+def _curl(world: World, chan: Any, url: str, *args: str, token: str | None = None,
+          proxy: str | None = None) -> subprocess.CompletedProcess[str]:
+    from vshell.proxy import client
+
+    info = client.ensure_daemon(world.environment())
+    tok = chan.token if token is None else token
+    proxy = proxy or f"http://vsh:{tok}@127.0.0.1:{info.port}"
+    # vsh's bundle (intercepted hosts) + the upstreams' CA (tunnels); written atomically (threads race)
+    both = world.home / f"both-ca-{info.pid}.pem"
+    if not both.exists():
+        tmp = both.with_suffix(f".{threading.get_ident()}.tmp")
+        tmp.write_bytes(info.ca_bundle.read_bytes() + world.ca_file.read_bytes())
+        os.replace(tmp, both)
+    cmd = ["curl", "-sS", "--max-time", "20", "--proxy", proxy, "--cacert", str(both),
+           "-w", "\n%{http_code}", *args, url]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env={"PATH": os.environ["PATH"]})
+
+
+def _status(r: subprocess.CompletedProcess[str]) -> int:
+    return int(r.stdout.rsplit("\n", 1)[-1] or 0)
+
+
+def _audit(world: World, want: Any = None) -> list[dict[str, Any]]:
+    """The proxy's audit entries; with `want`, wait (the daemon writes them from a thread) until
+    one entry satisfies it."""
+    from vshell import audit
+    from vshell.state import StatePaths
+
+    deadline = time.monotonic() + 5
+    while True:
+        entries = [e for e in audit.read(StatePaths(world.home), None) if e.get("kind") == "proxy"]
+        if want is None or any(want(e) for e in entries) or time.monotonic() > deadline:
+            return entries
+        time.sleep(0.05)
+
+
+# -- host-side: curl through the daemon with a run token ------------------------------------------
+
+def test_injects_on_credential_host_and_never_shows_secret(world: World, seen: list[Any]) -> None:
+    with _register(world, "fal/api_key") as chan:
+        r = _curl(world, chan, "https://api.fal.run/x?q=1")
+    assert _status(r) == 200, r.stderr
+    assert world.seen_auth() == [f"Key {SECRET}"]
+    assert SECRET not in r.stdout
+    assert "[REDACTED]" in r.stdout  # the echo reflected it; the proxy scrubbed it
+    rec = [e for e in _audit(world, lambda e: e.get("path") == "/x" and e.get("decision") == "injected")
+           if e.get("decision") == "injected"][-1]
+    assert rec["host"] == "api.fal.run" and rec["path"] == "/x" and rec["candidates"] == ["fal/api_key"]
+    assert SECRET not in json.dumps(_audit(world))
+
+
+@pytest.mark.parametrize("url", ["https://fal.run/", "https://API.FAL.RUN./", "https://Api.Fal.Run/y"])
+def test_bare_domain_case_and_trailing_dot(world: World, seen: list[Any], url: str) -> None:
+    with _register(world, "fal/api_key") as chan:
+        r = _curl(world, chan, url)
+    assert _status(r) == 200, r.stderr
+    assert world.seen_auth() == [f"Key {SECRET}"]
+    assert SECRET not in r.stdout
+
+
+@pytest.mark.parametrize("url", ["https://evilfal.run/", "https://fal.run.attacker.test/", "https://attacker.test/"])
+def test_lookalike_hosts_get_nothing_and_are_tunnelled(world: World, seen: list[Any], url: str) -> None:
+    before = len(_audit(world))
+    host = url.split("/")[2]
+    with _register(world, "fal/api_key") as chan:
+        # Tunnelled untouched: the client sees the upstream's own certificate (trustme CA).
+        r = _curl(world, chan, url, "-H", "Authorization: Key client-sent")
+    assert _status(r) == 200, r.stderr
+    assert world.seen_auth() == ["Key client-sent"]
+    assert SECRET not in r.stdout
+    deadline = time.monotonic() + 5
+    while not any(e.get("tunnelled") and e.get("host") == host for e in _audit(world)[before:]):
+        assert time.monotonic() < deadline, "no tunnelled decision recorded"
+        time.sleep(0.05)
+
+
+def test_no_cred_run_gets_nothing(world: World, seen: list[Any]) -> None:
+    with _register(world) as chan:
+        r = _curl(world, chan, "https://api.fal.run/x")
+    assert _status(r) == 200, r.stderr
+    assert world.seen_auth() == [None]
+
+
+def test_client_sent_credential_headers_are_replaced(world: World, seen: list[Any]) -> None:
+    with _register(world, "fal/api_key") as chan:
+        r = _curl(world, chan, "https://api.fal.run/x", "-H", "Authorization: Bearer mine",
+                  "-H", "Proxy-Authorization: Basic Zm9vOmJhcg==")
+    assert _status(r) == 200, r.stderr
+    headers = {k.lower(): v for k, v in seen[0]["headers"]}
+    assert headers["authorization"] == f"Key {SECRET}"
+    assert "proxy-authorization" not in headers
+
+
+@pytest.mark.parametrize("path", ["/r302", "/r307"])
+def test_redirect_hop_to_attacker_carries_nothing(world: World, seen: list[Any], path: str) -> None:
+    with _register(world, "fal/api_key") as chan:
+        r = _curl(world, chan, f"https://api.fal.run{path}", "-L",
+                  "-X", "POST" if path == "/r307" else "GET")
+    assert _status(r) == 200, r.stderr
+    assert [s["path"] for s in seen] == [path, "/landing"]
+    assert world.seen_auth() == [f"Key {SECRET}", None]
+
+
+def test_two_matching_credentials_block_with_403(world: World, seen: list[Any]) -> None:
+    with _register(world, "fal/api_key", "fal2/api_key") as chan:
+        r = _curl(world, chan, "https://api.fal.run/x")
+    assert _status(r) == 403
+    assert "fal/api_key" in r.stdout and "fal2/api_key" in r.stdout
+    assert seen == []
+
+
+@pytest.mark.parametrize("path", ["/reflect-header", "/gzip", "/chunked", "/gzip-chunked"])
+def test_reflected_secret_is_scrubbed(world: World, seen: list[Any], path: str) -> None:
+    with _register(world, "fal/api_key") as chan:
+        r = _curl(world, chan, f"https://api.fal.run{path}", "-i", "--compressed")
+    assert _status(r) == 200, r.stderr
+    assert world.seen_auth() == [f"Key {SECRET}"]
+    assert SECRET not in r.stdout
+    assert base64.b64encode(SECRET.encode()).decode() not in r.stdout
+
+
+def test_pub_c10_without_token_407_and_nothing_sent(world: World, seen: list[Any]) -> None:
+    with _register(world, "fal/api_key") as chan:
+        for token in ("", "wrong-token-" + "x" * 40):
+            proxy = None if token else f"http://127.0.0.1:{chan.port}"
+            r = _curl(world, chan, "https://api.fal.run/x", token=token or None, proxy=proxy)
+            assert _status(r) in (0, 407), r
+            r = _curl(world, chan, "http://api.fal.run/x", token=token or None, proxy=proxy)
+            assert _status(r) == 407
+    assert seen == []
+    assert any(e.get("decision") == "unauthenticated"
+               for e in _audit(world, lambda e: e.get("decision") == "unauthenticated"))
+
+
+def test_token_dies_with_its_channel(world: World, seen: list[Any]) -> None:
+    chan = _register(world, "fal/api_key")
+    chan.close()
+    time.sleep(0.2)
+    r = _curl(world, chan, "https://api.fal.run/x")
+    assert _status(r) in (0, 407)
+    assert seen == []
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:{port}/",
+                                 "https://127.0.0.1:{port}/", "http://[::1]:{port}/", "http://10.0.0.1/",
+                                 "http://100.64.0.1/", "http://[fd00:ec2::254]/", "http://0.0.0.0:{port}/",
+                                 "http://[::ffff:127.0.0.1]:{port}/", "http://2130706433:{port}/"])
+def test_private_addresses_refused(world: World, seen: list[Any], url: str) -> None:
+    with _register(world, "fal/api_key") as chan:
+        r = _curl(world, chan, url.format(port=world.upstream.port))
+    assert _status(r) in (0, 403), r
+    assert seen == []
+
+
+def test_denied_domain_refused(world: World, seen: list[Any]) -> None:
+    with _register(world) as chan:
+        r = _curl(world, chan, "https://deny.test/")
+        assert _status(r) in (0, 403)
+        r = _curl(world, chan, "http://deny.test/")
+        assert _status(r) == 403
+    assert seen == []
+
+
+def test_cleartext_http_never_injected(world: World, seen: list[Any]) -> None:
+    with _register(world, "fal/api_key") as chan:
+        r = _curl(world, chan, "http://api.fal.run/x")
+    assert _status(r) == 200, r.stderr
+    assert world.seen_auth() == [None]
+    assert seen[0]["tls"] is False
+
+
+def test_401_logs_hints(world: World, seen: list[Any]) -> None:
+    with _register(world, "fal/api_key") as chan:
+        r = _curl(world, chan, "https://api.fal.run/status401")
+    assert _status(r) == 401
+    rec = [e for e in _audit(world, lambda e: e.get("status") == 401) if e.get("status") == 401][-1]
+    assert rec["hints"] and any("fal/api_key" in h for h in rec["hints"])
+
+
+# -- raw sockets: CONNECT/SNI/Host disagreement -------------------------------------------------------
+
+def _connect_tunnel(port: int, token: str, authority: str) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    auth = base64.b64encode(f"vsh:{token}".encode()).decode()
+    s.sendall(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\nProxy-Authorization: Basic {auth}\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 200"), head
+    return s
+
+
+def _tls_request(s: socket.socket, sni: str, host_header: str, cafile: Path) -> bytes:
+    ctx = ssl.create_default_context(cafile=str(cafile))
+    ctx.check_hostname = False
+    try:
+        with ctx.wrap_socket(s, server_hostname=sni) as t:
+            t.sendall(f"GET /x HTTP/1.1\r\nHost: {host_header}\r\nConnection: close\r\n\r\n".encode())
+            out = b""
+            while chunk := t.recv(65536):
+                out += chunk
+            return out
+    except (ssl.SSLError, OSError) as e:
+        return f"ERROR {e}".encode()
+
+
+@pytest.mark.parametrize(("authority", "sni", "host"), [
+    ("attacker.test:443", "attacker.test", "api.fal.run"),
+    ("attacker.test:443", "api.fal.run", "api.fal.run"),
+    ("api.fal.run:443", "attacker.test", "api.fal.run"),
+    ("api.fal.run:443", "api.fal.run", "attacker.test"),
+    ("api.fal.run:443", "api.fal.run", "api.fal.run:8443"),
+])
+def test_connect_sni_host_disagreement_never_injects(world: World, seen: list[Any], authority: str, sni: str,
+                                                     host: str) -> None:
+    from vshell.proxy import client
+
+    info = client.ensure_daemon(world.environment())
+    bundle = world.home / "both-ca.pem"
+    bundle.write_bytes(info.ca_bundle.read_bytes() + world.ca_file.read_bytes())
+    with _register(world, "fal/api_key") as chan:
+        out = _tls_request(_connect_tunnel(chan.port, chan.token, authority), sni, host, bundle)
+    assert SECRET.encode() not in out
+    assert all(a is None for a in world.seen_auth())
+    if not authority.startswith("attacker.test") or sni != "attacker.test":
+        # The proxy saw the disagreement: refused, nothing sent upstream.
+        assert b" 403 " in out.split(b"\r\n", 1)[0] or out.startswith(b"ERROR"), out[:200]
+        assert seen == []
+
+
+def test_plain_http_inside_connect_with_other_host_refused(world: World, seen: list[Any]) -> None:
+    with _register(world, "fal/api_key") as chan:
+        s = _connect_tunnel(chan.port, chan.token, "attacker.test:80")
+        s.sendall(b"GET /x HTTP/1.1\r\nHost: api.fal.run\r\nConnection: close\r\n\r\n")
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+        s.close()
+    assert out.startswith(b"HTTP/1.1 403"), out[:200]
+    assert seen == []
+
+
+@pytest.mark.parametrize("raw", [
+    b"CONNECT api.fal.run:443 HTTP/1.1\r\nHost: api.fal.run\r\n\r\n",
+    b"CONNECT api.fal.run:443 HTTP/1.1\r\nProxy-Authorization: Basic !!!\r\n\r\n",
+    b"GET http://api.fal.run/ HTTP/1.1\r\nHost: api.fal.run\r\nProxy-Authorization: Bearer x\r\n\r\n",
+    b"GARBAGE\r\n\r\n",
+    b"CONNECT  HTTP/1.1\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: api.fal.run\r\n\r\n",
+])
+def test_malformed_and_unauthenticated_raw_requests(world: World, seen: list[Any], raw: bytes) -> None:
+    from vshell.proxy import client
+
+    info = client.ensure_daemon(world.environment())
+    with socket.create_connection(("127.0.0.1", info.port), timeout=10) as s:
+        s.sendall(raw)
+        out = b""
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+                if b"\r\n\r\n" in out:
+                    break
+        except OSError:
+            pass
+    status = out.split(b"\r\n", 1)[0]
+    assert not status.startswith(b"HTTP/1.1 2"), out[:200]
+    assert seen == []
+
+
+# -- the unix socket and concurrency -----------------------------------------------------------------
+
+def test_unix_socket_speaks_the_same_proxy(world: World, seen: list[Any]) -> None:
+    with _register(world, "fal/api_key") as chan:
+        # curl 7.x ignores --proxy with --unix-socket and speaks TLS straight to the proxy: that
+        # request carries no token, so it must be refused (407), never injected.
+        r = subprocess.run(
+            ["curl", "-sS", "--max-time", "20", "--unix-socket", str(chan.socket_path), "-w", "\n%{http_code}",
+             "--proxy", f"http://vsh:{chan.token}@localhost:3128", "--cacert", str(chan.ca_bundle),
+             "https://api.fal.run/x"], capture_output=True, text=True, timeout=60)
+    assert _status(r) in (0, 407), r.stdout + r.stderr
+    assert seen == []
+    with _register(world, "fal/api_key") as chan:
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(str(chan.socket_path))
+        auth = base64.b64encode(f"vsh:{chan.token}".encode()).decode()
+        s.sendall(f"CONNECT api.fal.run:443 HTTP/1.1\r\nHost: api.fal.run:443\r\nProxy-Authorization: Basic {auth}\r\n\r\n".encode())
+        head = s.recv(4096)
+        assert head.startswith(b"HTTP/1.1 200")
+        out = _tls_request(s, "api.fal.run", "api.fal.run", chan.ca_bundle)
+    assert b" 200 " in out.split(b"\r\n", 1)[0]
+    assert SECRET.encode() not in out
+    assert world.seen_auth()[-1] == f"Key {SECRET}"
+
+
+def _many_creds(world: World, n: int = 50) -> list[str]:
+    """n credentials all matching api.fal.run, each with its own value `value-<i>-zzz…`."""
+    from vshell.credentials import CredentialStore, HostTemplate
+    from vshell.errors import CredentialError
+    from vshell.secret import Secret
+    from vshell.state import StatePaths
+    from vshell.vault import open_vault
+
+    paths = StatePaths(world.home)
+    store = CredentialStore(paths)
+    vault = open_vault(paths, world.env)
+    refs = []
+    for i in range(n):
+        ref = f"many{i}/key"
+        try:
+            store.get(ref)
+        except CredentialError:
+            cred = store.add(ref, [HostTemplate("api.fal.run", prefix=f"K{i} ")])
+            vault.put(cred.id, Secret(f"value-{i}-{'z' * 20}"))
+        refs.append(ref)
+    return refs
+
+
+def test_fifty_concurrent_tokens_never_cross(world: World, seen: list[Any], tmp_path: Path) -> None:
+    """50 concurrent registrations with distinct credentials and tokens each see only their own
+    credential injected (the proxy as the unit; full `vsh run`s below)."""
+    refs = _many_creds(world)
+
+    def one(i: int) -> tuple[int, str]:
+        with _register(world, refs[i]) as chan:
+            r = _curl(world, chan, f"https://api.fal.run/who/{i}")
+            return i, r.stdout
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(one, range(50)))
+    by_path = {s["path"]: next(v for k, v in s["headers"] if k.lower() == "authorization") for s in seen}
+    assert len(by_path) == 50
+    for i, out in results:
+        assert by_path[f"/who/{i}"] == f"K{i} value-{i}-{'z' * 20}"
+        assert "value-" not in out
+
+
+def test_daemon_killed_mid_run_fails_closed_and_next_run_works(world: World, seen: list[Any]) -> None:
+    from vshell.proxy import client
+
+    env = world.environment()
+    chan = _register(world, "fal/api_key")
+    info = client.ensure_daemon(env)
+    os.kill(info.pid, signal.SIGKILL)
+    deadline = time.time() + 5
+    while time.time() < deadline and client._alive(info.pid):
+        time.sleep(0.05)
+    r = _curl_raw(info.port, chan.token, "https://api.fal.run/x", info.ca_bundle)
+    assert r.returncode != 0 or _status(r) != 200
+    chan.close()
+    assert seen == []
+    with _register(world, "fal/api_key") as chan2:
+        r = _curl(world, chan2, "https://api.fal.run/x")
+    assert _status(r) == 200
+    assert world.seen_auth() == [f"Key {SECRET}"]
+
+
+def _curl_raw(port: int, token: str, url: str, ca: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["curl", "-sS", "--max-time", "5", "--proxy", f"http://vsh:{token}@127.0.0.1:{port}",
+                           "--cacert", str(ca), "-w", "\n%{http_code}", url],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_racing_starts_give_one_daemon(world: World) -> None:
+    from vshell.proxy import client
+
+    env = world.environment()
+    client.stop(env)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        infos = list(pool.map(lambda _: client.ensure_daemon(world.environment()), range(4)))
+    assert len({i.pid for i in infos}) == 1
+
+
+# -- the sandbox: real `vsh run` ---------------------------------------------------------------------
+
+def _have_runner() -> bool:
+    root = Path(__file__).resolve().parents[1] / "vshell"
+    return (root / "runner.py").exists() and (root / "cli_run.py").exists()
+
+
+needs_run = pytest.mark.skipif(not (BWRAP and _have_runner()), reason="vsh run (runner + bwrap) not available")
+
+
+def _vsh_run(world: World, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vshell", "run", *args], capture_output=True, text=True,
+                          env=world.env, timeout=timeout)
+
+
+def _inside_curl(*args: str) -> list[str]:
+    return ["curl", "-sS", "--max-time", "20", "-w", "\n%{http_code}", *args]
+
+
+@needs_run
+def test_proxy_cases_file_exists() -> None:
+    assert PROXY_CASES.exists()
+
+
+@needs_run
+def test_pub_c01_sandbox_injection(world: World, seen: list[Any]) -> None:
+    r = _vsh_run(world, "--cred", "fal/api_key", "--", *_inside_curl("https://api.fal.run/x"))
+    assert r.returncode == 0, r.stderr
+    assert world.seen_auth() == [f"Key {SECRET}"]
+    assert SECRET not in r.stdout + r.stderr
+    env_dump = _vsh_run(world, "--cred", "fal/api_key", "--", "env")
+    assert SECRET not in env_dump.stdout
+
+
+@needs_run
+def test_pub_c02_no_cred(world: World, seen: list[Any]) -> None:
+    # No credential: tunnelled, the upstream's own certificate reaches curl (-k: not in the bundle).
+    r = _vsh_run(world, "--", *_inside_curl("-k", "https://api.fal.run/x"))
+    assert r.stdout.rstrip().endswith("200"), r.stdout + r.stderr
+    assert world.seen_auth() == [None]
+    assert SECRET not in r.stdout
+
+
+@needs_run
+@pytest.mark.parametrize("url", ["https://evilfal.run/", "https://fal.run.attacker.test/"])
+def test_pub_c03_lookalikes(world: World, seen: list[Any], url: str) -> None:
+    r = _vsh_run(world, "--cred", "fal/api_key", "--", *_inside_curl("-k", url))
+    assert r.stdout.rstrip().endswith("200"), r.stdout + r.stderr
+    assert world.seen_auth() == [None]
+    assert SECRET not in r.stdout
+
+
+@needs_run
+@pytest.mark.parametrize("url", ["https://fal.run/", "https://API.FAL.RUN./"])
+def test_pub_c04_bare_case_dot(world: World, seen: list[Any], url: str) -> None:
+    r = _vsh_run(world, "--cred", "fal/api_key", "--", *_inside_curl(url))
+    assert r.returncode == 0, r.stderr
+    assert world.seen_auth() == [f"Key {SECRET}"]
+    assert SECRET not in r.stdout
+
+
+@needs_run
+@pytest.mark.parametrize("path", ["/r302", "/r307"])
+def test_pub_c05_redirects(world: World, seen: list[Any], path: str) -> None:
+    r = _vsh_run(world, "--cred", "fal/api_key", "--", *_inside_curl("-k", "-L", f"https://api.fal.run{path}"))
+    assert r.stdout.rstrip().endswith("200"), r.stdout + r.stderr
+    assert [s["path"] for s in seen] == [path, "/landing"]
+    assert world.seen_auth() == [f"Key {SECRET}", None]
+    assert SECRET not in r.stdout
+
+
+@needs_run
+def test_pub_c06_connect_host_mismatch(world: World, seen: list[Any]) -> None:
+    script = (
+        "import base64,os,socket,ssl,urllib.parse as u\n"
+        "p=u.urlsplit(os.environ['HTTPS_PROXY'])\n"
+        "s=socket.create_connection((p.hostname,p.port))\n"
+        "a=base64.b64encode(f'{p.username}:{p.password}'.encode()).decode()\n"
+        "s.sendall(f'CONNECT attacker.test:443 HTTP/1.1\\r\\nHost: attacker.test:443\\r\\nProxy-Authorization: Basic {a}\\r\\n\\r\\n'.encode())\n"
+        "print(s.recv(4096).split(b'\\r\\n')[0])\n"
+        "c=ssl.create_default_context(); c.check_hostname=False\n"
+        "try:\n"
+        " t=c.wrap_socket(s,server_hostname='api.fal.run')\n"
+        " t.sendall(b'GET /x HTTP/1.1\\r\\nHost: api.fal.run\\r\\nConnection: close\\r\\n\\r\\n')\n"
+        " print(t.recv(65536).decode(errors='replace'))\n"
+        "except Exception as e: print('ERROR', e)\n"
+    )
+    r = _vsh_run(world, "--cred", "fal/api_key", "--", "python3", "-c", script)
+    assert SECRET not in r.stdout
+    assert seen == []
+    assert " 200 " not in r.stdout.split("\n", 2)[1] if r.stdout.count("\n") > 1 else True
+
+
+@needs_run
+def test_pub_c07_ambiguous(world: World, seen: list[Any]) -> None:
+    r = _vsh_run(world, "--cred", "fal/api_key", "--cred", "fal2/api_key", "--",
+                 *_inside_curl("https://api.fal.run/x"))
+    assert r.stdout.rstrip().endswith("403"), r.stdout + r.stderr
+    assert "fal/api_key" in r.stdout and "fal2/api_key" in r.stdout
+    assert seen == []
+
+
+@needs_run
+def test_pub_c08_unknown_ref(world: World, seen: list[Any]) -> None:
+    r = _vsh_run(world, "--cred", "fal/nope", "--", "touch", "should-not-exist")
+    assert r.returncode == 125
+    assert "fal/nope" in r.stderr
+
+
+@needs_run
+def test_pub_c09_reflected_redacted(world: World, seen: list[Any]) -> None:
+    r = _vsh_run(world, "--cred", "fal/api_key", "--", *_inside_curl("-i", "https://api.fal.run/reflect-header"))
+    assert world.seen_auth() == [f"Key {SECRET}"]
+    assert SECRET not in r.stdout
+    assert "[REDACTED]" in r.stdout
+
+
+@needs_run
+@pytest.mark.parametrize("url", ["http://169.254.169.254/", "http://127.0.0.1:{port}/"])
+def test_pub_c11_private_addresses(world: World, seen: list[Any], url: str) -> None:
+    target = url.format(port=world.upstream.port)
+    # Through the proxy explicitly (NO_PROXY would send 127.0.0.1 to the sandbox's own loopback),
+    # and the default way (environment): both refused, nothing reaches the upstream.
+    explicit = _vsh_run(world, "--cred", "fal/api_key", "--", "sh", "-c",
+                        f"curl -sS --max-time 10 -w '\\n%{{http_code}}' --proxy \"$HTTP_PROXY\" --noproxy '' {target}")
+    default = _vsh_run(world, "--cred", "fal/api_key", "--", *_inside_curl(target))
+    assert seen == []
+    assert explicit.stdout.rstrip().endswith("403"), explicit.stdout + explicit.stderr
+    assert not default.stdout.rstrip().endswith("200")
+
+
+@needs_run
+def test_pub_c12_cleartext(world: World, seen: list[Any]) -> None:
+    r = _vsh_run(world, "--cred", "fal/api_key", "--", *_inside_curl("http://api.fal.run/"))
+    assert r.stdout.rstrip().endswith("200"), r.stdout + r.stderr
+    assert world.seen_auth() == [None]
+    assert seen[0]["tls"] is False
+
+
+@needs_run
+def test_sandbox_env_has_no_secret_and_debug_trace(world: World, seen: list[Any]) -> None:
+    r = _vsh_run(world, "--debug", "--cred", "fal/api_key", "--", *_inside_curl("https://api.fal.run/x"))
+    assert "injected" in r.stderr
+    assert SECRET not in r.stderr + r.stdout
+
+
+@needs_run
+@pytest.mark.slow
+def test_fifty_concurrent_vsh_runs_never_cross(world: World, seen: list[Any]) -> None:
+    refs = _many_creds(world)
+
+    def one(i: int) -> subprocess.CompletedProcess[str]:
+        return _vsh_run(world, "--cred", refs[i], "--", *_inside_curl(f"https://api.fal.run/run/{i}"), timeout=240)
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(one, range(50)))
+    for r in results:
+        assert r.returncode == 0, r.stderr
+        assert "value-" not in r.stdout
+    by_path = {s["path"]: next(v for k, v in s["headers"] if k.lower() == "authorization") for s in seen}
+    assert by_path == {f"/run/{i}": f"K{i} value-{i}-{'z' * 20}" for i in range(50)}
+
+
+@needs_run
+def test_daemon_killed_mid_sandbox_run_fails_closed(world: World, seen: list[Any]) -> None:
+    from vshell.proxy import client
+
+    info = client.ensure_daemon(world.environment())
+    # The command waits until the daemon is killed, then tries to reach the credential host.
+    flag = world.home.parent / "killed.flag"
+    flag.unlink(missing_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vshell", "run", "--cred", "fal/api_key", "--", "sh", "-c",
+         "sleep 2; curl -sS --max-time 5 -w '\\n%{http_code}' https://api.fal.run/x; echo rc=$?"],
+        env=world.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    os.kill(info.pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    assert "rc=0" not in out or not out.split("rc=")[0].rstrip().endswith("200"), out + err
+    assert seen == []
+    r = _vsh_run(world, "--cred", "fal/api_key", "--", *_inside_curl("https://api.fal.run/x"))
+    assert r.returncode == 0 and r.stdout.rstrip().endswith("200"), r.stdout + r.stderr
+    assert world.seen_auth() == [f"Key {SECRET}"]
+
+
+# -- the forwarder (stdlib-only, runs inside the sandbox) ----------------------------------------------
+
+FORWARDER = Path(__file__).resolve().parents[1] / "proxy" / "forwarder.py"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_forwarder_relays_and_returns_status(tmp_path: Path) -> None:
+    sock_path = tmp_path / "echo.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(sock_path))
+    server.listen(8)
+
+    def echo() -> None:
+        while True:
+            try:
+                c, _ = server.accept()
+            except OSError:
+                return
+            with c:
+                while data := c.recv(65536):
+                    c.sendall(data.upper())
+
+    threading.Thread(target=echo, daemon=True).start()
+    port = _free_port()
+    client_code = (f"import socket; s=socket.create_connection(('127.0.0.1',{port})); s.sendall(b'x'*200000);"
+                   "s.shutdown(socket.SHUT_WR); n=0\n"
+                   "while (d:=s.recv(65536)): n+=len(d); assert set(d)=={88}\n"
+                   "print(n); raise SystemExit(7)")
+    r = subprocess.run(["python3", "-I", str(FORWARDER), "--listen", str(port), "--unix", str(sock_path), "--",
+                        sys.executable, "-c", client_code], capture_output=True, text=True, timeout=30)
+    server.close()
+    assert r.returncode == 7, r.stderr
+    assert r.stdout.strip() == "200000"
+
+
+def test_forwarder_signals_and_missing_socket(tmp_path: Path) -> None:
+    port = _free_port()
+    base = ["python3", "-I", str(FORWARDER), "--listen", str(port), "--unix", str(tmp_path / "gone.sock"), "--"]
+    p = subprocess.Popen([*base, "sleep", "30"])
+    time.sleep(0.5)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=10) == 128 + signal.SIGTERM
+    # The daemon is gone: connections are closed at once, nothing goes anywhere else.
+    code = (f"import socket; s=socket.create_connection(('127.0.0.1',{port})); s.sendall(b'CONNECT x:443 HTTP/1.1\\r\\n\\r\\n');"
+            "\ntry: print(repr(s.recv(100)))\nexcept ConnectionResetError: print('reset')")
+    r = subprocess.run([*base, sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.strip() in ("b''", "reset"), r.stdout + r.stderr
+    assert subprocess.run([*base[:-1]], capture_output=True).returncode == 125
