@@ -34,6 +34,18 @@ def vsh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("VSH_HOME", str(home))
     monkeypatch.delenv("LOG_LEVEL", raising=False)
     yield home
+    stop_daemon(home)
+
+
+def stop_daemon(home: Path) -> None:
+    """Stop a proxy daemon a test's runs started under `home`, so none outlives its test."""
+    if not (home / "proxy").exists():
+        return
+    from vshell.proxy import client
+
+    from vshell.environment import Environment
+
+    client.stop(Environment(environ={**os.environ, "VSH_HOME": str(home)}))
 
 
 def vsh_env(vsh_home: Path, **extra: str) -> dict[str, str]:
