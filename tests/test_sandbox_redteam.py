@@ -582,6 +582,30 @@ def test_b11_the_only_way_out_is_the_proxy(tmp_path: Path, vsh_home: Path) -> No
         srv.server_close()
 
 
+@pytest.mark.skipif(not (PROXY and DECIDER), reason="the egress proxy or the decision engine is missing")
+def test_b11_command_cannot_take_over_the_forwarder(tmp_path: Path, vsh_home: Path) -> None:
+    """The forwarder in front of the command may open unix sockets; the command runs as the same
+    user, so the forwarder makes itself non-dumpable: its memory and environment cannot be read or
+    written, and it cannot be ptraced (which would escape the command's seccomp filter)."""
+    b = make_box(tmp_path, vsh_home)
+    code = ("import ctypes, os\n"
+            "ppid = os.getppid()\n"
+            "print('SELF', len(open('/proc/self/environ', 'rb').read()) > 0)\n"
+            "for what in ('mem', 'environ'):\n"
+            "    try:\n        open(f'/proc/{ppid}/{what}', 'r+b' if what == 'mem' else 'rb').read(1)\n"
+            "        print('PARENT-' + what.upper() + '-OK')\n"
+            "    except OSError as e:\n        print('PARENT-' + what.upper() + '-REFUSED', e.errno)\n"
+            "libc = ctypes.CDLL(None, use_errno=True)\n"
+            "print('PTRACE', libc.ptrace(16, ppid, 0, 0), ctypes.get_errno())\n")  # PTRACE_ATTACH
+    (b.workspace / "probe.py").write_text(code)
+    r = b.run(argv=["python3", "probe.py"])
+    assert r.returncode == 0, r
+    assert "SELF True" in r.stdout
+    assert "PARENT-MEM-REFUSED" in r.stdout and "PARENT-ENVIRON-REFUSED" in r.stdout, r.stdout
+    assert "-OK" not in r.stdout
+    assert "PTRACE -1" in r.stdout, r.stdout
+
+
 def test_b04_symlinked_credential_store_hides_its_target(tmp_path: Path, shared: Box) -> None:
     home = tmp_path / "home2"
     (home / "dotfiles/aws").mkdir(parents=True)

@@ -157,23 +157,9 @@ def egress(env: Environment, creds: Sequence[Any], config: Any) -> Iterator[tupl
         channel.close()
 
 
-# Applied by the command's launcher when the forwarder (which needs AF_UNIX) runs first.
-_SECCOMP_LAUNCHER = r"""
-import ctypes, os, sys
-b = bytes.fromhex(sys.argv[1])
-libc = ctypes.CDLL(None, use_errno=True)
-class P(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-buf = ctypes.create_string_buffer(b, len(b))
-p = P(len(b) // 8, ctypes.cast(buf, ctypes.c_void_p))
-if libc.prctl(38, 1, 0, 0, 0) != 0 or libc.prctl(22, 2, ctypes.byref(p), 0, 0) != 0:
-    sys.exit("vsh: cannot install the seccomp filter")
-os.execvp(sys.argv[2], sys.argv[2:])
-"""
-
-
 def wrap_for_network(spec: SandboxSpec) -> SandboxSpec:
-    """In proxy mode: start the forwarder first, then the command under the seccomp filter."""
+    """In proxy mode: start the forwarder first; it starts the command under the seccomp filter
+    (the forwarder itself needs AF_UNIX, so bubblewrap cannot install the filter for both)."""
     if spec.network.mode != "proxy" or not sys.platform.startswith("linux"):
         return spec
     from vshell.bwrap.build import seccomp_program
@@ -182,11 +168,9 @@ def wrap_for_network(spec: SandboxSpec) -> SandboxSpec:
     # command author controls.
     python = os.path.realpath(sys.executable)
     prog = seccomp_program()
-    inner: tuple[str, ...] = spec.argv
-    if prog is not None:
-        inner = (python, "-I", "-S", "-c", _SECCOMP_LAUNCHER, prog.hex(), *spec.argv)
+    seccomp = ("--seccomp", prog.hex()) if prog is not None else ()
     argv = (python, "-I", "-S", str(INSIDE_FORWARDER), "--listen", str(spec.network.inside_port),
-            "--unix", str(INSIDE_PROXY_SOCKET), "--", *inner)
+            "--unix", str(INSIDE_PROXY_SOCKET), *seccomp, "--", *spec.argv)
     return replace(spec, argv=argv, seccomp=False)
 
 
