@@ -119,9 +119,9 @@ def _schema() -> _Schema:
     def rate(v: Any) -> dict[str, int | None]:
         if isinstance(v, int) and not isinstance(v, bool) and v > 0:
             return dict.fromkeys(CONTEXTS, v)
-        if isinstance(v, dict) and set(v) <= set(CONTEXTS):
-            if all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v.values()):
-                return {c: v.get(c) for c in CONTEXTS}
+        if (isinstance(v, dict) and set(v) <= set(CONTEXTS)
+                and all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v.values())):
+            return {c: v.get(c) for c in CONTEXTS}
         raise ValueError("expected a positive number of runs per minute, or a table per context")
 
     def path(v: Any) -> Path:
