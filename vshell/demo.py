@@ -12,6 +12,7 @@ import http.server
 import json
 import os
 import shlex
+import shutil
 import ssl
 import subprocess
 import sys
@@ -127,6 +128,8 @@ def run_demo(home: Path) -> int:
         demo.show(["check", "--context", "headless", "--", line])
 
     _heading("3. Run in the sandbox: the workspace is the only writable tree")
+    (home / "config.toml").write_text('[approval]\nauto_approve_up_to = "medium"\n')
+    click.echo('  (config.toml now auto-approves up to medium risk: auto_approve_up_to = "medium")')
     demo.show(["run", "-c", "echo hello from the sandbox > note.txt && cat note.txt && ls -l"])
     home_dir = Path.home()
     pwn = home_dir / "vsh-demo-pwn"
@@ -150,8 +153,11 @@ def run_demo(home: Path) -> int:
         demo.show(["cred", "list"])
         url = "https://api.demo.test/v1/whoami"
         demo.show(["run", "--cred", "demo/api_key", "--", "curl", "-s", url])
-        demo.show(["run", "--", "curl", "-s", url])
-        click.echo("  without --cred the same request is not authenticated (401).")
+        # Without a credential the proxy does not intercept: the tunnel carries the upstream's own
+        # certificate, so curl needs the upstream's (public) demo CA.
+        shutil.copy(ca, demo.workspace / "demo-ca.pem")
+        demo.show(["run", "--", "curl", "-s", "--cacert", "demo-ca.pem", url])
+        click.echo("  without --cred the proxy only tunnels: the upstream answers 401.")
         seen = demo.vsh(["run", "--cred", "demo/api_key", "-c", "env; cat /proc/self/environ"])
         click.echo(f"  the secret appears inside the sandbox's environment: {secret in seen.stdout}")
         demo.show(["--debug", "run", "--cred", "demo/api_key", "--", "curl", "-s", "-o", "/dev/null", url])
