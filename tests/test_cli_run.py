@@ -176,3 +176,32 @@ def test_system_and_home_config_trees_are_refused(tmp_path: Path, vsh_home: Path
     r = run_vsh(["run", "--workspace", str(target), "--", "true"], vsh_home, env=vsh_env(vsh_home, HOME=str(home)))
     assert r.returncode == 125, r
     assert "refusing workspace" in r.stderr
+
+
+@needs_decider
+@pytest.mark.parametrize("make_line", [
+    lambda secret: "curl -H 'Authorization: token ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8" + "' https://api.github.com/user",
+    lambda secret: f"curl -H 'X-Key: {secret}' https://api.fal.run/ && touch ran",
+    lambda secret: f"echo {secret[:8]}''{secret[8:]} > ran",  # bash joins the quoted halves
+    lambda secret: "printf %s " + "".join(f"\\{ch}" for ch in secret) + " > ran",  # escaped letters
+])
+def test_line_with_a_literal_secret_is_refused_before_it_runs(tmp_path: Path, vsh_home: Path,
+                                                              make_line: object) -> None:
+    """Ingress scan: a known key format or any stored credential's value in the line is refused
+    (126) before the decision and before anything runs; the audit log keeps it redacted."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    secret = "Zq7" + os.urandom(12).hex() + "Xy"  # looks like a credential value; stored below
+    env = {**vsh_env(vsh_home), "VSH_VAULT_BACKEND": "file"}
+    added = run_vsh(["cred", "add", "fal/api_key", "--host", "*.fal.run", "--value-stdin"], vsh_home,
+                    input=secret + "\n", env=env)
+    assert added.returncode == 0, added.stderr
+    config(vsh_home, '[approval]\nauto_approve_up_to = "high"\n')
+    line = make_line(secret)  # type: ignore[operator]
+    r = run_vsh(["run", "--workspace", str(ws), "-c", line], vsh_home, env=env)
+    assert r.returncode == 126, r
+    assert "literal secret" in r.stderr and secret not in r.stderr
+    assert not (ws / "ran").exists()
+    log = (vsh_home / "audit.jsonl").read_text()
+    assert "secret-scan" in log and secret not in log
+    assert secret[8:] not in log  # not even the second half of a value spelled in pieces

@@ -71,6 +71,7 @@ def execute(env: Environment, req: RunRequest) -> int:
     if req.host and req.creds:
         raise UsageError("--cred needs the sandbox's proxy; it cannot be used with --host")
     creds = _resolve_creds(env, req.creds)
+    _refuse_literal_secrets(env, req.line)
     tool = "host_bash" if req.host else "bash"
     try:
         from vshell.approval import authorize
@@ -113,6 +114,31 @@ def _audit_run(env: Environment, req: RunRequest, cwd: Path, status: int, starte
         return
     except (VshError, OSError) as e:
         env.warn(f"could not write the audit log: {e}")
+
+
+def _refuse_literal_secrets(env: Environment, line: str) -> None:
+    """Ingress scan: a line carrying a literal secret (a known key format, a high-entropy token or
+    any stored credential's value) is refused before it is decided or run (exit 126). The audit entry
+    keeps the line with those secrets redacted."""
+    from vshell.classify import classify
+    from vshell.secretscan import find_secrets, refuse_literal_secrets
+    from vshell.vault import stored_values
+
+    known = [s.reveal() for s in stored_values(env.paths, env.environ)]
+    # The raw bytes and the words bash would pass after quote removal and escapes (`ab''cd`, `a\bc`
+    # and $'\x61' spell a value without containing it literally).
+    words = "\n".join(" ".join(a.argv) for a in classify(line).actions)
+    scanned = f"{line}\n{words}"
+    found = find_secrets(scanned, known)
+    if not found:
+        return
+    from vshell import audit
+
+    # Not even a redacted line: a value spelled in pieces (`ab''cd`) survives redaction of the bytes.
+    audit.append(env.paths, "decision", {"line": "[withheld: it contained a literal secret]",
+                                         "kinds": sorted({f.kind for f in found}), "decision": "deny",
+                                         "by": "secret-scan", "source": "run"})
+    refuse_literal_secrets(scanned, known)
 
 
 def _resolve_creds(env: Environment, refs: Sequence[str]) -> list[Any]:
