@@ -205,3 +205,17 @@ def test_line_with_a_literal_secret_is_refused_before_it_runs(tmp_path: Path, vs
     log = (vsh_home / "audit.jsonl").read_text()
     assert "secret-scan" in log and secret not in log
     assert secret[8:] not in log  # not even the second half of a value spelled in pieces
+
+
+def test_credential_usage_policy_is_enforced_before_anything_runs(tmp_path: Path, vsh_home: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    env = {**vsh_env(vsh_home), "VSH_VAULT_BACKEND": "file"}
+    added = run_vsh(["cred", "add", "ops/token", "--host", "api.example.test", "--allowed-tool", "host_bash",
+                     "--value-stdin"], vsh_home, input="Zq7" + os.urandom(12).hex() + "\n", env=env)
+    assert added.returncode == 0, added.stderr
+    config(vsh_home, '[approval]\nauto_approve_up_to = "high"\n')
+    r = run_vsh(["run", "--workspace", str(ws), "--cred", "ops/token", "--", "touch", "ran"], vsh_home, env=env)
+    assert r.returncode == 125, r
+    assert "ops/token may not be used by bash runs" in r.stderr
+    assert not (ws / "ran").exists()

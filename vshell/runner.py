@@ -70,9 +70,9 @@ def execute(env: Environment, req: RunRequest) -> int:
     cwd = resolve_cwd(workspace, req.cwd)
     if req.host and req.creds:
         raise UsageError("--cred needs the sandbox's proxy; it cannot be used with --host")
-    creds = _resolve_creds(env, req.creds)
-    _refuse_literal_secrets(env, req.line)
     tool = "host_bash" if req.host else "bash"
+    creds = _resolve_creds(env, req.creds, tool)
+    _refuse_literal_secrets(env, req.line)
     try:
         from vshell.approval import authorize
 
@@ -141,14 +141,21 @@ def _refuse_literal_secrets(env: Environment, line: str) -> None:
     refuse_literal_secrets(scanned, known)
 
 
-def _resolve_creds(env: Environment, refs: Sequence[str]) -> list[Any]:
+def _resolve_creds(env: Environment, refs: Sequence[str], tool: str) -> list[Any]:
+    """The named credentials; CredentialError (125) for an unknown reference or one whose usage
+    policy does not allow this tool — before anything runs."""
     if not refs:
         return []
     try:
         from vshell.credentials import CredentialStore
     except ImportError:
         raise CredentialError("credentials are not available in this build") from None
-    return CredentialStore(env.paths).resolve(list(refs))
+    creds = CredentialStore(env.paths).resolve(list(refs))
+    for c in creds:
+        if c.allowed_tools and tool not in c.allowed_tools:
+            raise CredentialError(f"credential {c.ref} may not be used by {tool} runs "
+                                  f"(its allowed tools: {', '.join(c.allowed_tools)})")
+    return creds
 
 
 # ---------------------------------------------------------------------------------------------------
