@@ -203,14 +203,14 @@ def _start(env: Environment) -> DaemonInfo:
         st = status(env)
         if st is not None:
             return DaemonInfo.from_status(st)
-        if proc.poll() is not None:
-            st = status(env)  # lost a race to another starter: fine if that one answers
-            if st is not None:
-                return DaemonInfo.from_status(st)
+        # Exit 0 before answering: another daemon holds the lock (a starter that was interrupted
+        # left it starting). Keep waiting for that one; any other exit is a real failure.
+        if proc.poll() not in (None, 0):
             break
         time.sleep(0.03)
     else:
-        proc.kill()
+        if proc.poll() is None:
+            proc.kill()
     tail = ""
     with contextlib.suppress(OSError):
         tail = log_path.read_text(errors="replace")[-2000:]

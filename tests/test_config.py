@@ -79,3 +79,20 @@ def test_unreadable_config_is_an_error_not_defaults(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfe not utf-8")
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(path)
+
+
+def test_state_root_and_its_missing_parents_are_private(tmp_path: Path) -> None:
+    """A fresh $VSH_HOME (and any parent vsh creates for it) is 0700 whatever the umask."""
+    import os
+
+    from vshell.state import StatePaths, atomic_write
+
+    old = os.umask(0o022)
+    try:
+        paths = StatePaths(tmp_path / "a" / "b" / "vsh")
+        atomic_write(paths.run_dir / "probe", b"x")
+    finally:
+        os.umask(old)
+    for d in (tmp_path / "a", tmp_path / "a" / "b", paths.root, paths.run_dir):
+        assert (d.stat().st_mode & 0o777) == 0o700, d
+    assert ((paths.run_dir / "probe").stat().st_mode & 0o777) == 0o600

@@ -572,6 +572,47 @@ def test_racing_starts_give_one_daemon(world: World) -> None:
     assert len({i.pid for i in infos}) == 1
 
 
+def _locked(path: Path) -> bool:
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def test_start_waits_for_a_daemon_an_interrupted_starter_left_starting(world: World) -> None:
+    """A starter killed (Ctrl-C) while its daemon imports mitmproxy leaves that daemon starting and
+    the start lock free. The next start launches a second daemon, which exits at once (the first
+    holds the daemon lock): the starter must wait for the first one, not report a failed start."""
+    from vshell.proxy import client
+
+    env = world.environment()
+    client.stop(env)
+    orphan = subprocess.Popen([sys.executable, "-m", "vshell.proxy.daemon"], env=world.env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        lock = Path(world.env["VSH_HOME"]) / "proxy" / "daemon.lock"
+        deadline = time.monotonic() + 10
+        while not _locked(lock):  # the orphan holds the daemon lock ...
+            assert time.monotonic() < deadline, "the orphan daemon never took its lock"
+            time.sleep(0.005)
+        assert client.status(env) is None  # ... and does not answer yet (mitmproxy is loading)
+        info = client.ensure_daemon(world.environment())
+        assert info.pid == orphan.pid
+    finally:
+        if orphan.poll() is None and client.status(env) is None:
+            orphan.kill()
+
+
 # -- the sandbox: real `vsh run` ---------------------------------------------------------------------
 
 def _have_runner() -> bool:

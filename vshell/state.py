@@ -76,16 +76,31 @@ class StatePaths:
         return self.root / "run"
 
     def ensure(self) -> Path:
-        """Create the root (0700) if missing and return it."""
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        """Create the root (0700, and any missing parent too) if missing and return it."""
+        make_private_dirs(self.root)
         return self.root
+
+
+def make_private_dirs(directory: Path) -> None:
+    """Create `directory` and every missing parent with mode 0700 (`mkdir(parents=True)` would give
+    the parents the umask's mode, leaving a fresh $VSH_HOME readable by others)."""
+    missing = []
+    d = directory
+    while not d.exists():
+        missing.append(d)
+        d = d.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Replace `path` with `data` atomically: a crash leaves the old file or the new one, never half."""
     import tempfile  # not at module level: every command imports this module, few write state
 
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)
