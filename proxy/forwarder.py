@@ -32,6 +32,7 @@ PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 CHUNK = 65536
 
 
@@ -125,9 +126,16 @@ def _spawn(cmd: list[str], prog: bytes | None) -> int:
 
     buf = ctypes.create_string_buffer(prog, len(prog))
     fprog = SockFprog(len(prog) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    # A signal that reaches the child between fork and exec would run Python's handler there and be
+    # lost at exec: block them across fork; the child restores the default action, then unblocks
+    # (a pending SIGINT/SIGTERM then ends it, as it would end CMD).
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
     pid = os.fork()
     if pid == 0:
         try:
+            for sig in FORWARDED:
+                signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
             if (libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
                     or libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0):
                 os.write(2, b"vsh forwarder: cannot install the seccomp filter\n")
@@ -173,8 +181,9 @@ def main(argv: list[str]) -> int:
         except OSError:
             pass
 
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+    for sig in FORWARDED:
         signal.signal(sig, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)  # blocked by _spawn across fork
     while True:
         try:
             _, status = os.waitpid(pid, 0)

@@ -151,6 +151,33 @@ def test_run_request_is_frozen() -> None:
 
 
 @needs_bwrap
+@pytest.mark.parametrize("sig,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_before_the_command_exists_is_not_lost(box: Box, sig: signal.Signals, status: int) -> None:
+    """Ctrl-C right after Enter reaches vsh while bubblewrap is still setting up: the command does
+    not exist yet. The signal must still reach it once it starts, not vanish (the run would go on)."""
+    proc = subprocess.Popen(box.command("sleep 30.5151"), env=box.environ, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    def run_bwrap_started() -> bool:  # the run's own bubblewrap, not the probe or the proxy start
+        for pid in _descendants(proc.pid, 1):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"bwrap" in cmdline and b"sleep 30.5151" in cmdline:
+                return True
+        return False
+
+    deadline = time.monotonic() + 30
+    while not run_bwrap_started():  # bwrap has started; the command is (most likely) not there yet
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.0005)
+    proc.send_signal(sig)
+    start = time.monotonic()
+    assert proc.wait(20) == status
+    assert time.monotonic() - start < 10
+
+
+@needs_bwrap
 def test_a_signal_is_delivered_once(box: Box) -> None:
     line = ("n=0; trap 'n=$((n+1)); echo $n >> count' INT; echo > ready; "
             "for i in $(seq 30); do sleep 0.1; done; exit 0")

@@ -36,6 +36,7 @@ from vshell.state import StatePaths
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL on timeout
 TIMEOUT_STATUS = 124  # as timeout(1)
+PENDING_POLL = 0.01  # seconds between looks for the command while a signal waits for it
 
 __all__ = ["RunRequest", "execute", "resolve_cwd", "resolve_workspace", "run_host", "run_spec"]
 
@@ -246,36 +247,65 @@ def _signal_all(pids: Sequence[int], sig: int) -> None:
             os.kill(pid, sig)
 
 
+class _SignalPending(Exception):
+    """Raised by the signal handler to end a blocking wait when a signal must wait for the command."""
+
+
 class _Supervisor:
     """Forwards signals to the run's processes and enforces the timeout.
 
     `targets(sig)` delivers a signal to the command's processes; `kill()` ends the whole run.
     """
 
-    def __init__(self, proc: subprocess.Popen[bytes], *, sandboxed: bool, own_group: bool = True,
-                 command_depth: int = 2) -> None:
-        self.proc = proc
+    def __init__(self, *, sandboxed: bool, own_group: bool = True, command_depth: int = 2) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
         self.sandboxed = sandboxed
         self.own_group = own_group
         self.command_depth = command_depth
         self.signalled: int | None = None
+        self.pending: int | None = None  # a signal that arrived before the command existed
+        self._previous: dict[int, Any] = {}
+        self._waiting = False  # inside proc.wait(): the handler may interrupt it
 
-    def targets(self, sig: int) -> None:
+    def __enter__(self) -> _Supervisor:
+        """Install the forwarding handlers BEFORE the process is spawned: a Ctrl-C in between must
+        not kill vsh and leave the run to --die-with-parent."""
+        if _is_main_thread():
+            self._previous = {s: signal.getsignal(s) for s in FORWARDED_SIGNALS}
+            for s in FORWARDED_SIGNALS:
+                signal.signal(s, self.handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, h in self._previous.items():
+            signal.signal(s, h)
+
+    def attach(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+
+    def targets(self, sig: int) -> bool:
+        """Deliver `sig` to the command's processes; False when there were none to deliver it to."""
+        if self.proc is None:
+            return False
         if not self.own_group:
             # Shares our process group (a host command on a terminal): the terminal already sent it
             # SIGINT; other signals go to it and its children.
             if sig != signal.SIGINT:
                 _signal_all([self.proc.pid, *_descendants(self.proc.pid, 1)], sig)
-        elif self.sandboxed:
+            return True
+        if self.sandboxed:
             # bwrap (outside) -> bwrap (pid 1 inside) -> [proxy forwarder ->] the command and its
             # children. pid 1 of the namespace ignores signals it has no handler for; the forwarder
             # would relay the signal to the command a second time: both are skipped.
-            _signal_all(_descendants(self.proc.pid, self.command_depth), sig)
-        else:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, sig)
+            pids = _descendants(self.proc.pid, self.command_depth)
+            _signal_all(pids, sig)
+            return bool(pids)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)
+        return True
 
     def kill(self) -> None:
+        assert self.proc is not None
         if not self.own_group:
             _signal_all([*_descendants(self.proc.pid, 1), self.proc.pid], signal.SIGKILL)
         elif self.sandboxed:
@@ -289,32 +319,51 @@ class _Supervisor:
 
     def handler(self, signum: int, frame: Any) -> None:
         self.signalled = signum
-        self.targets(signum)
+        if not self.targets(signum):
+            # Ctrl-C right after Enter: the sandbox is still starting and the command does not
+            # exist yet. Remember it and deliver it the moment the command appears; a blocking wait
+            # would resume after this handler (PEP 475) and never look again, so break out of it.
+            self.pending = signum
+            if self._waiting:
+                raise _SignalPending
+
+    def _wait_step(self, deadline: float | None) -> None:
+        """Wait for the run to end, at most until `deadline`; while a signal is pending, in short
+        steps so that it reaches the command as soon as the command exists."""
+        assert self.proc is not None
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            step = remaining if self.pending is None else min(PENDING_POLL, remaining or PENDING_POLL)
+            self._waiting = True
+            try:
+                self.proc.wait(step)
+                return
+            except _SignalPending:
+                continue
+            except subprocess.TimeoutExpired:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+                if self.pending is not None and self.targets(self.pending):
+                    self.pending = None
+            finally:
+                self._waiting = False
 
     def wait(self, timeout: float | None) -> int:
+        """The run's exit status (128+n for a signal; TIMEOUT_STATUS when `timeout` ran out)."""
+        assert self.proc is not None
         deadline = None if timeout is None else time.monotonic() + timeout
-        previous = {s: signal.getsignal(s) for s in FORWARDED_SIGNALS}
-        main_thread = _is_main_thread()
-        if main_thread:
-            for s in FORWARDED_SIGNALS:
-                signal.signal(s, self.handler)
         try:
+            self._wait_step(deadline)
+        except subprocess.TimeoutExpired:
+            self.targets(signal.SIGTERM)
             try:
-                self.proc.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+                self.proc.wait(KILL_GRACE)
             except subprocess.TimeoutExpired:
-                self.targets(signal.SIGTERM)
-                try:
-                    self.proc.wait(KILL_GRACE)
-                except subprocess.TimeoutExpired:
-                    self.kill()
-                    self.proc.wait()
-                if not self.sandboxed and self.own_group:
-                    self.kill()  # the rest of the host process group
-                return TIMEOUT_STATUS
-        finally:
-            if main_thread:
-                for s, h in previous.items():
-                    signal.signal(s, h)
+                self.kill()
+                self.proc.wait()
+            if not self.sandboxed and self.own_group:
+                self.kill()  # the rest of the host process group
+            return TIMEOUT_STATUS
         rc = self.proc.returncode
         return 128 - rc if rc < 0 else rc
 
@@ -356,22 +405,25 @@ def run_spec(spec: SandboxSpec, *, timeout: float | None = None, warn: Any = Non
             status_r, status_w = os.pipe()
             fds.append(status_w)
         argv = backend_argv(spec, seccomp_fd=seccomp_fd, status_fd=status_w)
-        try:
-            # Linux: bwrap's --new-session makes the command's session; bwrap only needs its own
-            # process group (the terminal's Ctrl-C reaches vsh alone, which forwards it). macOS:
-            # sandbox-exec execs the command, so it gets the new session itself (no controlling
-            # terminal: TIOCSTI refused) and signals go to its process group.
-            proc = subprocess.Popen(argv, pass_fds=tuple(fds), env=dict(spec.env),
-                                    process_group=0 if linux else None, start_new_session=not linux,
-                                    cwd=None if linux else str(spec.cwd))
-        except OSError as e:
-            raise SandboxUnavailable(f"the sandbox backend could not be started: {e.strerror}",
-                                     hint="install bubblewrap; `vsh doctor` checks the backend") from None
-        for fd in fds:
-            os.close(fd)
-        fds.clear()
         forwarder = spec.network.mode == "proxy" and linux
-        status = _Supervisor(proc, sandboxed=linux, command_depth=3 if forwarder else 2).wait(timeout)
+        # bwrap (outside) -> bwrap (pid 1 inside) -> [forwarder ->] the command
+        with _Supervisor(sandboxed=linux, command_depth=3 if forwarder else 2) as supervisor:
+            try:
+                # Linux: bwrap's --new-session makes the command's session; bwrap only needs its own
+                # process group (the terminal's Ctrl-C reaches vsh alone, which forwards it). macOS:
+                # sandbox-exec execs the command, so it gets the new session itself (no controlling
+                # terminal: TIOCSTI refused) and signals go to its process group.
+                proc = subprocess.Popen(argv, pass_fds=tuple(fds), env=dict(spec.env),
+                                        process_group=0 if linux else None, start_new_session=not linux,
+                                        cwd=None if linux else str(spec.cwd))
+            except OSError as e:
+                raise SandboxUnavailable(f"the sandbox backend could not be started: {e.strerror}",
+                                         hint="install bubblewrap; `vsh doctor` checks the backend") from None
+            supervisor.attach(proc)
+            for fd in fds:
+                os.close(fd)
+            fds.clear()
+            status = supervisor.wait(timeout)
         if status_r is not None and b'"child-pid"' not in _read_all(status_r):
             # bwrap exited before the sandbox existed: its own failure, not the command's status
             if spec.state_root is not None:
@@ -443,12 +495,14 @@ def run_host(argv: Sequence[str], *, cwd: Path, environ: Mapping[str, str], time
     On a terminal it stays in our process group (it may read the terminal; Ctrl-C reaches it from
     the terminal); otherwise it gets its own group, and signals and the timeout reach all of it."""
     own_group = not _stdin_is_tty()
-    try:
-        proc = subprocess.Popen(list(argv), cwd=str(cwd), env=dict(environ),
-                                process_group=0 if own_group else None)
-    except OSError as e:
-        raise UsageError(f"cannot run {argv[0]!r}: {e.strerror}") from None
-    return _Supervisor(proc, sandboxed=False, own_group=own_group).wait(timeout)
+    with _Supervisor(sandboxed=False, own_group=own_group) as supervisor:
+        try:
+            proc = subprocess.Popen(list(argv), cwd=str(cwd), env=dict(environ),
+                                    process_group=0 if own_group else None)
+        except OSError as e:
+            raise UsageError(f"cannot run {argv[0]!r}: {e.strerror}") from None
+        supervisor.attach(proc)
+        return supervisor.wait(timeout)
 
 
 def _stdin_is_tty() -> bool:
