@@ -156,7 +156,9 @@ def _start_lock(paths: StatePaths) -> Iterator[None]:
         os.close(fd)
 
 
-def _config_digest(paths: StatePaths) -> str:
+def config_digest(paths: StatePaths) -> str:
+    """A fingerprint of config.toml. The daemon reads the config once, at start, and reports this
+    fingerprint; a client that sees another one restarts the daemon when no run is using it."""
     import hashlib
 
     try:
@@ -170,7 +172,7 @@ def ensure_daemon(env: Environment) -> DaemonInfo:
     """The running daemon for env's $VSH_HOME, started when none answers. A daemon started with an
     older config.toml is restarted when no run is using it. Raises ProxyUnavailable."""
     paths = env.paths
-    digest = _config_digest(paths)
+    digest = config_digest(paths)
     st = status(env)
     if st is not None and (st.get("config_digest") == digest or st.get("runs")):
         return DaemonInfo.from_status(st)

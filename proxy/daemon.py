@@ -46,6 +46,7 @@ from typing import Any
 from mitmproxy.proxy.layers.tls import parse_client_hello
 from vshell.proxy import policy
 from vshell.proxy.addon import Run, RunRegistry, VshEgress
+from vshell.proxy.client import config_digest
 
 from vshell.config import Config, load_config
 from vshell.credentials import Credential, CredentialStore
@@ -87,15 +88,6 @@ class DaemonFiles:
     upstream_ca = property(lambda self: self.dir / "upstream-ca.pem")
     confdir = property(lambda self: self.dir / "mitm")
     log = property(lambda self: self.dir / "daemon.log")
-
-
-def config_digest(paths: StatePaths) -> str:
-    """A fingerprint of config.toml: the daemon read it at start, so a change needs a restart."""
-    try:
-        data = paths.config.read_bytes()
-    except OSError:
-        data = b""
-    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def system_ca_pem() -> bytes:
