@@ -175,11 +175,13 @@ def check_vault(env: Environment) -> Check:
         vault = open_vault(env.paths, env.environ)
     except VshError as e:
         return _from_error("vault", e, "install a keyring backend, or remove a damaged vault file")
-    if vault.backend_name.startswith("keyring"):
-        return Check("vault", "ok", f"secrets kept in the {vault.backend_name}")
+    # Checked whatever the backend: a key file left open to others is a leak even when the keyring
+    # is what vsh uses now.
     for p in (env.paths.vault, env.paths.vault_key):
         if p.exists() and stat.S_IMODE(p.stat().st_mode) & 0o077:
             return Check("vault", "fail", f"{p} is open to others", f"chmod 600 {p}")
+    if vault.backend_name.startswith("keyring"):
+        return Check("vault", "ok", f"secrets kept in the {vault.backend_name}")
     import keyring
 
     why = keyring_refusal(keyring.get_keyring())
