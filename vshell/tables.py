@@ -200,9 +200,9 @@ _MEDIUM_NAMES = (
     "apt apt-get aptitude dpkg dnf yum rpm brew pacman snap flatpak port nix pipx uv poetry pipenv "
     "conda yarn pnpm bun npx gem bundle composer mvn gradle ant cmake ninja meson bazel pytest tox "
     "nox javac java rustc gcc g++ cc clang clang++ ld as strip objcopy ar stty mktemp mkfifo mknod "
-    "truncate-not-used systemd-run ip ifconfig route nmcli systemctl service launchctl defaults "
+    "systemd-run ip ifconfig route nmcli systemctl service launchctl defaults "
     "helm terraform ansible ansible-playbook aws gcloud az heroku vercel netlify fly psql mysql "
-    "sqlite3 redis-cli mongo mongosh createdb dropdb-not-used ffmpeg convert magick yq sponge "
+    "sqlite3 redis-cli mongo mongosh createdb ffmpeg convert magick yq sponge "
     "watchman direnv fc enable trap source . eval"
 )
 
@@ -211,7 +211,7 @@ _HIGH_NAMES = (
     "init telinit kill pkill killall killall5 iptables ip6tables nft ufw firewall-cmd mount umount "
     "swapon swapoff chroot sudo doas su pkexec runuser passwd chpasswd useradd userdel usermod "
     "groupadd groupdel groupmod visudo modprobe insmod rmmod sysctl unlink truncate setcap chattr "
-    "crontab-remove-not-used security srm diskutil dropdb kexec"
+    "security srm diskutil dropdb kexec"
 )
 
 _LOW_EXAMPLES: dict[str, Examples] = {
@@ -228,12 +228,8 @@ def _programs() -> dict[str, Program]:
     for name in _LOW_NAMES.split():
         table[name] = Program(LOW, _READ, examples=_LOW_EXAMPLES.get(name, ()))
     for name in _MEDIUM_NAMES.split():
-        if name.endswith("-not-used"):
-            continue
         table[name] = Program(MEDIUM, _STATE)
     for name in _HIGH_NAMES.split():
-        if name.endswith("-not-used"):
-            continue
         table[name] = Program(HIGH, _DESTROY)
     for name in ("curl", "wget", "ssh", "scp", "sftp", "rsync", "nc", "ncat", "netcat", "socat", "telnet", "ftp"):
         table[name] = Program(MEDIUM, _NET)
@@ -600,10 +596,10 @@ SHELL_STARTUP_OPTS: frozenset[str] = frozenset({"-l", "-i", "--login", "--rcfile
 
 _INTERPRETER_NAMES = (
     "python python2 python3 pypy pypy3 ipython node nodejs deno bun ts-node tsx perl ruby irb php lua luajit "
-    "Rscript R julia tclsh wish osascript pwsh powershell groovy scala guile racket sbcl swift jshell "
-    "awk-not-used"
+    "Rscript R julia tclsh wish osascript pwsh powershell groovy scala guile racket sbcl swift jshell"
 )
-INTERPRETERS: frozenset[str] = frozenset(n for n in _INTERPRETER_NAMES.split() if not n.endswith("-not-used"))
+# awk is not here: its program text is judged by the awk rules (system(), pipes, print >).
+INTERPRETERS: frozenset[str] = frozenset(_INTERPRETER_NAMES.split())
 _PYTHON_VERSIONED = re.compile(r"(python|pypy)[0-9]+(\.[0-9]+)*")
 
 WRAPPERS: Mapping[str, Wrapper] = MappingProxyType({
@@ -720,8 +716,8 @@ RESERVED: frozenset[str] = _names(
 # Programs never offered a wildcard suggestion.
 NO_WILDCARD: frozenset[str] = (
     frozenset(WRAPPERS) | SHELLS | INTERPRETERS | EVALUATORS | SOURCERS
-    | frozenset({"awk", "gawk", "mawk", "nawk", "sed", "find-exec-not-used", "trap", "alias", "ssh", "make"})
-) - {"make"}
+    | frozenset({"awk", "gawk", "mawk", "nawk", "sed", "trap", "alias", "ssh"})
+)
 
 # Words at the start of a line that only set up (skipped for suggestions).
 SETUP_KEYS: frozenset[str] = frozenset({"cd", "pushd", "popd"})
