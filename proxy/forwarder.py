@@ -22,10 +22,6 @@ import signal
 import socket
 import sys
 import threading
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    import ctypes
 
 USAGE = "usage: forwarder.py --listen PORT --unix SOCKET [--seccomp HEX] -- CMD [ARGS...]"
 PR_SET_DUMPABLE = 4
@@ -106,7 +102,7 @@ def parse(argv: list[str]) -> tuple[int, str, bytes | None, list[str]]:
     return port, unix, prog, cmd
 
 
-def _libc() -> ctypes.CDLL:
+def _libc():  # type: ignore[no-untyped-def]  # no `typing` import: it costs 10 ms of start-up here
     import ctypes  # only with --seccomp: it costs milliseconds of start-up
 
     return ctypes.CDLL(None, use_errno=True)
