@@ -123,13 +123,14 @@ def stop(env: Environment, wait: float = 10.0) -> bool:
     deadline = time.monotonic() + wait
     pid = int(st.get("pid", 0))
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not pid_alive(pid):
             return True
         time.sleep(0.02)
     return True
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists (one owned by another user counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

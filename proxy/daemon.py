@@ -46,7 +46,7 @@ from typing import Any
 from mitmproxy.proxy.layers.tls import parse_client_hello
 from vshell.proxy import policy
 from vshell.proxy.addon import Run, RunRegistry, VshEgress
-from vshell.proxy.client import config_digest
+from vshell.proxy.client import config_digest, pid_alive
 
 from vshell.config import Config, load_config
 from vshell.credentials import Credential, CredentialStore
@@ -262,18 +262,6 @@ def _drain(reader: asyncio.StreamReader) -> bytes:
     return data
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @dataclass
 class Daemon:
     paths: StatePaths
@@ -416,7 +404,7 @@ class Daemon:
         idle_since = time.monotonic()
         while True:
             await asyncio.sleep(REAP_INTERVAL)
-            for run in self.runs.remove_where(lambda r: not _pid_alive(r.pid)):
+            for run in self.runs.remove_where(lambda r: r.pid > 0 and not pid_alive(r.pid)):
                 self.record({"event": "unregister", "run": run.run_id, "reason": f"pid {run.pid} is gone"})
             if len(self.runs):
                 idle_since = time.monotonic()

@@ -544,7 +544,7 @@ def test_daemon_killed_mid_run_fails_closed_and_next_run_works(world: World, see
     info = client.ensure_daemon(env)
     os.kill(info.pid, signal.SIGKILL)
     deadline = time.time() + 5
-    while time.time() < deadline and client._alive(info.pid):
+    while time.time() < deadline and client.pid_alive(info.pid):
         time.sleep(0.05)
     r = _curl_raw(info.port, chan.token, "https://api.fal.run/x", info.ca_bundle)
     assert r.returncode != 0 or _status(r) != 200
