@@ -179,8 +179,7 @@ def egress(env: Environment, creds: Sequence[Any], config: Any) -> Iterator[tupl
     spec = importlib.util.find_spec("vshell.proxy.forwarder")
     if spec is None or spec.origin is None:
         raise ProxyUnavailable("the proxy forwarder is missing from this build")
-    client.ensure_daemon(env)
-    channel = client.register_run(env, list(creds), config)
+    channel = client.register_run(env, list(creds), config)  # starts the daemon when none answers
     try:
         policy = NetworkPolicy(mode="proxy", proxy_socket=Path(channel.socket_path),
                                ca_bundle=Path(channel.ca_bundle) if channel.ca_bundle else None,
