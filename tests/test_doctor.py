@@ -109,6 +109,19 @@ def test_workspace_at_home_fails(vsh_home: Path, tmp_path: Path) -> None:
     assert checks["workspace"]["status"] == "fail"
 
 
+@pytest.mark.parametrize("where", ["credential-store", "system-tree"])
+def test_workspace_that_run_refuses_fails_doctor_too(vsh_home: Path, tmp_path: Path, where: str) -> None:
+    """doctor asks the same question as `vsh run`: a workspace inside ~/.ssh or /etc is refused."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    workspace = home / ".ssh" if where == "credential-store" else Path("/etc")
+    (vsh_home / "config.toml").write_text(f'[sandbox]\nworkspace = "{workspace}"\n')
+    code, checks, _ = _doctor_json(vsh_home, HOME=str(home))
+    assert code == 1
+    assert checks["workspace"]["status"] == "fail"
+    assert "refusing workspace" in checks["workspace"]["detail"]
+
+
 def _doctor_in_process(vsh_home: Path) -> tuple[int, str]:
     out = io.StringIO()
     env = Environment(stdout=out, stderr=io.StringIO(), environ=vsh_env(vsh_home))

@@ -118,20 +118,15 @@ def check_workspace(env: Environment) -> Check:
         config = load_config(env.paths.config)
     except VshError:
         return Check("workspace", "warn", "not checked: the config does not load", "fix the config first")
-    workspace = config.workspace or env.paths.workspace
-    resolved = Path(os.path.realpath(workspace))
-    home = Path(os.path.realpath(env.environ.get("HOME") or Path.home()))
-    if resolved in (Path("/"), home):
-        return Check("workspace", "fail", f"{workspace} is {'/' if resolved == Path('/') else 'your home'}; "
-                     "vsh refuses to sandbox it as a workspace",
-                     "set [sandbox] workspace in config.toml to a project directory")
-    if not resolved.exists():
-        if config.workspace is None:
-            return Check("workspace", "ok", f"{workspace} (created on first run)")
-        return Check("workspace", "fail", f"{workspace} does not exist",
-                     f"mkdir -p {workspace}, or change [sandbox] workspace")
-    if not resolved.is_dir():
-        return Check("workspace", "fail", f"{workspace} is not a directory", "change [sandbox] workspace")
+    if config.workspace is None and not env.paths.workspace.exists():
+        return Check("workspace", "ok", f"{env.paths.workspace} (created on first run)")
+    from vshell.sandbox import resolve_workspace
+
+    try:  # the very check `vsh run` makes, so doctor and run never disagree
+        resolved = resolve_workspace(env, config, None)
+    except VshError as e:
+        return Check("workspace", "fail", e.message,
+                     e.hint or "set [sandbox] workspace in config.toml to a project directory")
     return Check("workspace", "ok", str(resolved))
 
 
