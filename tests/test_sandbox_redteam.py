@@ -606,6 +606,27 @@ def test_b11_command_cannot_take_over_the_forwarder(tmp_path: Path, vsh_home: Pa
     assert "PTRACE -1" in r.stdout, r.stdout
 
 
+IO_URING_PROBE = ("import ctypes\n"
+                  "libc = ctypes.CDLL(None, use_errno=True)\n"
+                  "params = ctypes.create_string_buffer(120)\n"  # struct io_uring_params, zeroed
+                  "print('IO_URING', libc.syscall(425, 1, params), ctypes.get_errno())\n")
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the probe uses x86_64's syscall number")
+@pytest.mark.skipif(not DECIDER, reason="the decision engine is missing")
+def test_io_uring_is_refused_inside(tmp_path: Path, vsh_home: Path) -> None:
+    """io_uring's operations bypass syscall filtering, so the sandbox refuses to create one. The
+    host baseline shows the kernel offers it (else the refusal would prove nothing)."""
+    host = subprocess.run([sys.executable, "-c", IO_URING_PROBE], capture_output=True, text=True)
+    if "IO_URING -1" in host.stdout:
+        pytest.skip(f"io_uring is not available on this host: {host.stdout.strip()}")
+    b = make_box(tmp_path, vsh_home)
+    (b.workspace / "probe.py").write_text(IO_URING_PROBE)
+    r = b.run(argv=["python3", "probe.py"])
+    assert r.returncode == 0, r
+    assert "IO_URING -1 1" in r.stdout, r.stdout  # EPERM from the seccomp filter
+
+
 def test_b04_symlinked_credential_store_hides_its_target(tmp_path: Path, shared: Box) -> None:
     home = tmp_path / "home2"
     (home / "dotfiles/aws").mkdir(parents=True)
