@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,13 +30,11 @@ from vshell.sandbox_spec import (
     SandboxSpec,
 )
 from vshell.state import StatePaths
+from vshell.supervise import Child, Supervisor, descendants, read_available, sandbox_started, spawn
 
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL on timeout
-TIMEOUT_STATUS = 124  # as timeout(1)
-PENDING_POLL = 0.01  # seconds between looks for the command while a signal waits for it
-
-__all__ = ["RunRequest", "execute", "resolve_cwd", "resolve_workspace", "run_host", "run_spec"]
+__all__ = ["Prepared", "RunRequest", "begin_spec", "end_spec", "execute", "prepared", "resolve_cwd",
+           "resolve_workspace", "run_host", "run_spec"]
+_descendants = descendants  # tests walk the process tree with it
 
 
 @dataclass(frozen=True)
@@ -62,8 +58,20 @@ class RunRequest:
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
 
-def execute(env: Environment, req: RunRequest) -> int:
-    """Decide and run `req`; the command's exit status. Raises VshError (125/126) when it did not run."""
+@dataclass(frozen=True)
+class Prepared:
+    """A decided run, ready to start: `spec` is what runs in the sandbox (None for --host)."""
+
+    req: RunRequest
+    cwd: Path
+    spec: SandboxSpec | None
+
+
+@contextlib.contextmanager
+def prepared(env: Environment, req: RunRequest) -> Iterator[Prepared]:
+    """Everything before the process starts: validation, credential references, the ingress scan,
+    the decision, the backend probe, the run's egress channel and its spec. The channel lives until
+    the context ends. Raises VshError (125/126) when the command must not run."""
     if not req.argv:
         raise UsageError("nothing to run")
     config = env.config()
@@ -82,11 +90,9 @@ def execute(env: Environment, req: RunRequest) -> int:
     except ImportError as e:  # fail closed: no decision engine, no run
         raise VshError(f"cannot decide: part of vsh is missing ({e.name})",
                        hint="reinstall vsh; nothing ran") from None
-    started = time.monotonic()
     if req.host:
-        status = run_host(req.argv, cwd=cwd, environ=env.environ, timeout=req.timeout)
-        _audit_run(env, req, cwd, status, started, "host")
-        return status
+        yield Prepared(req, cwd, None)
+        return
     from vshell.sandbox import build_spec, describe, ensure_available
 
     ensure_available(env.paths)
@@ -95,12 +101,47 @@ def execute(env: Environment, req: RunRequest) -> int:
                           extra_env={**req.extra_env, **proxy_env})
         spec = wrap_for_network(spec)
         env.trace(f"sandbox: {describe(spec)}")
-        status = run_spec(spec, timeout=req.timeout, warn=env.warn)
-    _audit_run(env, req, cwd, status, started, network.mode)
+        yield Prepared(req, cwd, spec)
+
+
+def request_from_args(values: Mapping[str, Any]) -> RunRequest:
+    """The RunRequest for parsed `vsh run` options (vshell.runargs: click's or the fast parser's)."""
+    import shlex
+
+    line, argv = values["line"], tuple(values["argv"])
+    if line is not None and argv:
+        raise UsageError("give either -c LINE or -- PROGRAM [ARGS...], not both")
+    if line is None and not argv:
+        raise UsageError("nothing to run: give -c LINE or -- PROGRAM [ARGS...]")
+    if line is not None:
+        decided, run_argv = str(line), ("bash", "-c", str(line))
+    else:
+        decided, run_argv = shlex.join(argv), argv
+
+    def path(v: Any) -> Path | None:
+        return None if v is None else Path(v)
+
+    return RunRequest(line=decided, argv=run_argv, workspace=path(values["workspace"]), cwd=path(values["cwd"]),
+                      creds=tuple(values["creds"]), context=values["context"], host=bool(values["host"]),
+                      timeout=values["timeout"])
+
+
+def execute(env: Environment, req: RunRequest) -> int:
+    """Decide and run `req`; the command's exit status. Raises VshError (125/126) when it did not run."""
+    with prepared(env, req) as p:
+        started = time.monotonic()
+        if p.spec is None:
+            status = run_host(req.argv, cwd=p.cwd, environ=env.environ, timeout=req.timeout)
+            where = "host"
+        else:
+            status = run_spec(p.spec, timeout=req.timeout, warn=env.warn)
+            where = p.spec.network.mode
+    audit_run(env, req, p.cwd, status, started, where)
     return status
 
 
-def _audit_run(env: Environment, req: RunRequest, cwd: Path, status: int, started: float, where: str) -> None:
+def audit_run(env: Environment, req: RunRequest, cwd: Path, status: int, started: float, where: str,
+              via: str = "in-process") -> None:
     """One "run" line in the audit log (the decision has its own). A failure to log is reported,
     not raised: the command has already run."""
     try:
@@ -109,7 +150,7 @@ def _audit_run(env: Environment, req: RunRequest, cwd: Path, status: int, starte
         audit.append(env.paths, "run", {
             "line": req.line, "status": status, "sandbox": where, "cwd": str(cwd),
             "creds": list(req.creds), "ms": round((time.monotonic() - started) * 1000),
-            "session": req.session_id, "timeout": req.timeout,
+            "session": req.session_id, "timeout": req.timeout, "via": via,
         })
     except ImportError:
         return
@@ -208,169 +249,53 @@ def wrap_for_network(spec: SandboxSpec) -> SandboxSpec:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Process control
+# Process control (vshell.supervise): the same code supervises in-process runs and the thin client's
 
 
-def _children_map() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # the command name may contain spaces and parentheses: fields start after the last ')'
-        ppid = int(stat.rsplit(b")", 1)[1].split()[1])
-        kids.setdefault(ppid, []).append(int(entry))
-    return kids
+def begin_spec(spec: SandboxSpec, *, seccomp_fd: int | None = None,
+               status_fd: int | None = None) -> tuple[list[str], frozenset[tuple[int, int]] | None]:
+    """Just before the start: refuse symlinked bind targets, note the protected files that exist
+    (the baseline end_spec compares with) and build the backend's argv."""
+    from vshell.sandbox import backend_argv, check_bind_targets
+
+    check_bind_targets(spec)
+    baseline = _baseline(spec)
+    return backend_argv(spec, seccomp_fd=seccomp_fd, status_fd=status_fd), baseline
 
 
-def _descendants(pid: int, min_depth: int) -> list[int]:
-    kids = _children_map()
-    out: list[int] = []
-    level = [pid]
-    depth = 0
-    while level:
-        depth += 1
-        level = [c for p in level for c in kids.get(p, [])]
-        if depth >= min_depth:
-            out += level
-    return out
+def end_spec(spec: SandboxSpec, baseline: frozenset[tuple[int, int]] | None, status: int, *,
+             started: bool, note: Callable[[str], None]) -> int:
+    """Just after the run: SandboxUnavailable (125) when the sandbox never started (bubblewrap's own
+    failure is not the command's status); else move the protected names the run created to
+    $VSH_HOME/quarantine and return the command's status."""
+    if not started:
+        if spec.state_root is not None:
+            from vshell.sandbox import forget_probe
+
+            forget_probe(StatePaths(spec.state_root))
+        raise SandboxUnavailable(
+            f"the sandbox failed to start (bubblewrap exited with {status}); the command did not run",
+            hint="`vsh doctor` probes the backend; bubblewrap needs user namespaces")
+    if sys.platform.startswith("linux") and spec.state_root is not None and baseline is not None:
+        from vshell.sandbox import Scan, quarantine_new_protected
+
+        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
+        moved = quarantine_new_protected(spec.workspace, spec.protected_names,
+                                         Scan(spec.protected_found, spec.pinned, baseline),
+                                         spec.state_root, run_id)
+        for src, dst in moved:
+            if dst is None:
+                note(f"WARNING: vsh could not check or move {src} after the run (it may hold a "
+                     "protected file the command created): inspect it before using this workspace")
+            else:
+                note(f"the command created protected path {src}; moved to {dst}")
+    return status
 
 
-def _signal_all(pids: Sequence[int], sig: int) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)
-
-
-class _SignalPending(Exception):
-    """Raised by the signal handler to end a blocking wait when a signal must wait for the command."""
-
-
-class _Supervisor:
-    """Forwards signals to the run's processes and enforces the timeout.
-
-    `targets(sig)` delivers a signal to the command's processes; `kill()` ends the whole run.
-    """
-
-    def __init__(self, *, sandboxed: bool, own_group: bool = True, command_depth: int = 2) -> None:
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.sandboxed = sandboxed
-        self.own_group = own_group
-        self.command_depth = command_depth
-        self.signalled: int | None = None
-        self.pending: int | None = None  # a signal that arrived before the command existed
-        self._previous: dict[int, Any] = {}
-        self._waiting = False  # inside proc.wait(): the handler may interrupt it
-
-    def __enter__(self) -> _Supervisor:
-        """Install the forwarding handlers BEFORE the process is spawned: a Ctrl-C in between must
-        not kill vsh and leave the run to --die-with-parent."""
-        if _is_main_thread():
-            self._previous = {s: signal.getsignal(s) for s in FORWARDED_SIGNALS}
-            for s in FORWARDED_SIGNALS:
-                signal.signal(s, self.handler)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for s, h in self._previous.items():
-            signal.signal(s, h)
-
-    def attach(self, proc: subprocess.Popen[bytes]) -> None:
-        self.proc = proc
-
-    def targets(self, sig: int) -> bool:
-        """Deliver `sig` to the command's processes; False when there were none to deliver it to."""
-        if self.proc is None:
-            return False
-        if not self.own_group:
-            # Shares our process group (a host command on a terminal): the terminal already sent it
-            # SIGINT; other signals go to it and its children.
-            if sig != signal.SIGINT:
-                _signal_all([self.proc.pid, *_descendants(self.proc.pid, 1)], sig)
-            return True
-        if self.sandboxed:
-            # bwrap (outside) -> bwrap (pid 1 inside) -> [proxy forwarder ->] the command and its
-            # children. pid 1 of the namespace ignores signals it has no handler for; the forwarder
-            # would relay the signal to the command a second time: both are skipped.
-            pids = _descendants(self.proc.pid, self.command_depth)
-            _signal_all(pids, sig)
-            return bool(pids)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, sig)
-        return True
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        if not self.own_group:
-            _signal_all([*_descendants(self.proc.pid, 1), self.proc.pid], signal.SIGKILL)
-        elif self.sandboxed:
-            # SIGKILL to pid 1 of a pid namespace kills every process in it.
-            _signal_all(_descendants(self.proc.pid, 1), signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
-        else:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-
-    def handler(self, signum: int, frame: Any) -> None:
-        self.signalled = signum
-        if not self.targets(signum):
-            # Ctrl-C right after Enter: the sandbox is still starting and the command does not
-            # exist yet. Remember it and deliver it the moment the command appears; a blocking wait
-            # would resume after this handler (PEP 475) and never look again, so break out of it.
-            self.pending = signum
-            if self._waiting:
-                raise _SignalPending
-
-    def _wait_step(self, deadline: float | None) -> None:
-        """Wait for the run to end, at most until `deadline`; while a signal is pending, in short
-        steps so that it reaches the command as soon as the command exists."""
-        assert self.proc is not None
-        while True:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            step = remaining if self.pending is None else min(PENDING_POLL, remaining or PENDING_POLL)
-            self._waiting = True
-            try:
-                self.proc.wait(step)
-                return
-            except _SignalPending:
-                continue
-            except subprocess.TimeoutExpired:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise
-                if self.pending is not None and self.targets(self.pending):
-                    self.pending = None
-            finally:
-                self._waiting = False
-
-    def wait(self, timeout: float | None) -> int:
-        """The run's exit status (128+n for a signal; TIMEOUT_STATUS when `timeout` ran out)."""
-        assert self.proc is not None
-        deadline = None if timeout is None else time.monotonic() + timeout
-        try:
-            self._wait_step(deadline)
-        except subprocess.TimeoutExpired:
-            self.targets(signal.SIGTERM)
-            try:
-                self.proc.wait(KILL_GRACE)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                self.proc.wait()
-            if not self.sandboxed and self.own_group:
-                self.kill()  # the rest of the host process group
-            return TIMEOUT_STATUS
-        rc = self.proc.returncode
-        return 128 - rc if rc < 0 else rc
-
-
-def _is_main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
+def command_depth(spec: SandboxSpec) -> int:
+    """How far below bubblewrap the command runs: bwrap (outside) -> bwrap (pid 1 inside) ->
+    [proxy forwarder ->] the command."""
+    return 3 if spec.network.mode == "proxy" and sys.platform.startswith("linux") else 2
 
 
 def run_spec(spec: SandboxSpec, *, timeout: float | None = None, warn: Any = None) -> int:
@@ -379,11 +304,7 @@ def run_spec(spec: SandboxSpec, *, timeout: float | None = None, warn: Any = Non
     timeout: seconds before the whole tree is killed (status 124). warn: callable for notices
     (default: stderr). Protected names the run created are moved to $VSH_HOME/quarantine afterwards.
     """
-    from vshell.sandbox import backend_argv, check_bind_targets, quarantine_new_protected
-
     note = warn or (lambda m: print(f"vsh: {m}", file=sys.stderr, flush=True))
-    check_bind_targets(spec)
-    baseline = _baseline(spec)
     linux = sys.platform.startswith("linux")
     fds: list[int] = []
     status_r: int | None = None
@@ -403,18 +324,14 @@ def run_spec(spec: SandboxSpec, *, timeout: float | None = None, warn: Any = Non
         if linux:
             status_r, status_w = os.pipe()
             fds.append(status_w)
-        argv = backend_argv(spec, seccomp_fd=seccomp_fd, status_fd=status_w)
-        forwarder = spec.network.mode == "proxy" and linux
-        # bwrap (outside) -> bwrap (pid 1 inside) -> [forwarder ->] the command
-        with _Supervisor(sandboxed=linux, command_depth=3 if forwarder else 2) as supervisor:
+        argv, baseline = begin_spec(spec, seccomp_fd=seccomp_fd, status_fd=status_w)
+        with Supervisor(sandboxed=linux, command_depth=command_depth(spec)) as supervisor:
             try:
                 # Linux: bwrap's --new-session makes the command's session; bwrap only needs its own
                 # process group (the terminal's Ctrl-C reaches vsh alone, which forwards it). macOS:
                 # sandbox-exec execs the command, so it gets the new session itself (no controlling
                 # terminal: TIOCSTI refused) and signals go to its process group.
-                proc = subprocess.Popen(argv, pass_fds=tuple(fds), env=dict(spec.env),
-                                        process_group=0 if linux else None, start_new_session=not linux,
-                                        cwd=None if linux else str(spec.cwd))
+                proc = spawn(argv, spec.env, pass_fds=fds) if linux else _spawn_darwin(argv, spec)
             except OSError as e:
                 raise SandboxUnavailable(f"the sandbox backend could not be started: {e.strerror}",
                                          hint="install bubblewrap; `vsh doctor` checks the backend") from None
@@ -423,47 +340,22 @@ def run_spec(spec: SandboxSpec, *, timeout: float | None = None, warn: Any = Non
                 os.close(fd)
             fds.clear()
             status = supervisor.wait(timeout)
-        if status_r is not None and b'"child-pid"' not in _read_all(status_r):
-            # bwrap exited before the sandbox existed: its own failure, not the command's status
-            if spec.state_root is not None:
-                from vshell.sandbox import forget_probe
-
-                forget_probe(StatePaths(spec.state_root))
-            raise SandboxUnavailable(
-                f"the sandbox failed to start (bubblewrap exited with {status}); the command did not run",
-                hint="`vsh doctor` probes the backend; bubblewrap needs user namespaces")
+        started = status_r is None or sandbox_started(read_available(status_r))
     finally:
         for fd in fds:
             os.close(fd)
         if status_r is not None:
             os.close(status_r)
         _remove_run_tmp(spec)
-    if linux and spec.state_root is not None and baseline is not None:
-        from vshell.sandbox import Scan
-
-        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
-        moved = quarantine_new_protected(spec.workspace, spec.protected_names,
-                                         Scan(spec.protected_found, spec.pinned, baseline),
-                                         spec.state_root, run_id)
-        for src, dst in moved:
-            if dst is None:
-                note(f"WARNING: vsh could not check or move {src} after the run (it may hold a "
-                     "protected file the command created): inspect it before using this workspace")
-            else:
-                note(f"the command created protected path {src}; moved to {dst}")
-    return status
+    return end_spec(spec, baseline, status, started=started, note=note)
 
 
-def _read_all(fd: int) -> bytes:
-    """What bwrap wrote on the status pipe (its write end is closed once bwrap has exited)."""
-    os.set_blocking(fd, False)
-    out = b""
-    try:
-        while chunk := os.read(fd, 65536):
-            out += chunk
-    except BlockingIOError:
-        pass
-    return out
+def _spawn_darwin(argv: Sequence[str], spec: SandboxSpec) -> Child:
+    import subprocess
+
+    proc = subprocess.Popen(argv, env=dict(spec.env), start_new_session=True, cwd=str(spec.cwd))
+    proc.returncode = 0  # reaped through Child, not by subprocess
+    return Child(proc.pid)
 
 
 def _remove_run_tmp(spec: SandboxSpec) -> None:
@@ -493,14 +385,17 @@ def run_host(argv: Sequence[str], *, cwd: Path, environ: Mapping[str, str], time
 
     On a terminal it stays in our process group (it may read the terminal; Ctrl-C reaches it from
     the terminal); otherwise it gets its own group, and signals and the timeout reach all of it."""
+    import subprocess
+
     own_group = not _stdin_is_tty()
-    with _Supervisor(sandboxed=False, own_group=own_group) as supervisor:
+    with Supervisor(sandboxed=False, own_group=own_group) as supervisor:
         try:
             proc = subprocess.Popen(list(argv), cwd=str(cwd), env=dict(environ),
                                     process_group=0 if own_group else None)
         except OSError as e:
             raise UsageError(f"cannot run {argv[0]!r}: {e.strerror}") from None
-        supervisor.attach(proc)
+        proc.returncode = 0  # reaped through Child, not by subprocess
+        supervisor.attach(Child(proc.pid))
         return supervisor.wait(timeout)
 
 
