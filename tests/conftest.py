@@ -33,8 +33,46 @@ def vsh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home.mkdir(mode=0o700)
     monkeypatch.setenv("VSH_HOME", str(home))
     monkeypatch.delenv("LOG_LEVEL", raising=False)
+    if os.environ.get("VSH_TEST_WARM") == "1":
+        start_warm(home)
     yield home
     stop_daemon(home)
+    stop_warm(home)
+
+
+def start_warm(home: Path, timeout: float = 30.0) -> int:
+    """Start the warm server for `home` and wait until it answers (VSH_TEST_WARM=1 runs every
+    test's `vsh run` through it); its pid."""
+    import time
+
+    env = {**os.environ, "VSH_HOME": str(home)}
+    proc = subprocess.Popen([sys.executable, "-m", "vshell.server"], env=env, cwd="/",
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    sock = home / "run" / "warm.sock"
+    deadline = time.monotonic() + timeout
+    while not sock.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the warm server did not start for {home}")
+        time.sleep(0.02)
+    return proc.pid
+
+
+def stop_warm(home: Path) -> None:
+    """Stop the warm server a test's runs started under `home` (it would idle for minutes)."""
+    import signal
+
+    try:
+        pid = int((home / "run" / "warm.pid").read_text())
+    except (OSError, ValueError):
+        return
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if b"vshell.server" not in f.read():
+                return
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        pass
 
 
 def stop_daemon(home: Path) -> None:

@@ -28,6 +28,11 @@ REFUSALS_BEFORE_GIVING_UP = 3
 _SHOWN = 120
 
 
+class PromptNeeded(Exception):
+    """The decision needs a person and env.defer_prompts is set: nothing was recorded yet; the
+    caller decides again where the prompt can be shown."""
+
+
 def default_context(env: Environment) -> str:
     """"conversation" when stdin is a terminal and /dev/tty opens; "headless" otherwise."""
     try:
@@ -36,7 +41,11 @@ def default_context(env: Environment) -> str:
         interactive = False
     if not interactive:
         return "headless"
-    return "conversation" if _tty_opens() else "headless"
+    return "conversation" if _can_ask(env) else "headless"
+
+
+def _can_ask(env: Environment) -> bool:
+    return _tty_opens() if env.tty is None else env.tty
 
 
 def _tty_opens(path: str = "/dev/tty") -> bool:
@@ -174,8 +183,10 @@ def authorize(
                 d = _final(d, "deny", "refusal-limit", "refused earlier in this session: not asking again")
                 _audit(env, {**base, **_summary(d)})
                 raise _giving_up(d, key)
-            if not _tty_opens():
+            if not _can_ask(env):
                 d = _final(d, "deny", "no-terminal", "needs approval and no terminal is available to ask on")
+            elif env.defer_prompts:
+                raise PromptNeeded
             else:
                 from vshell.prompt import ask
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from vshell.errors import ConfigError
 from vshell.model import Risk
+from vshell.runargs import CONTEXTS
 
-CONTEXTS = ("conversation", "background", "headless")
 MODES = ("sandboxed", "locked", "unrestricted")
 
 
@@ -45,7 +45,14 @@ class Config:
     denied_domains: tuple[str, ...] = ()
     resolve: Mapping[str, tuple[str, int]] = field(default_factory=dict)  # host -> (address, port)
     extra_ca: tuple[Path, ...] = ()
+    warm_server: bool = True  # `vsh run` may be decided by the warm server (vshell.server)
     source: Path | None = None  # the file this came from, None for defaults
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError("expected true or false")
+    return v
 
 
 def _tolerance_value(v: Any) -> Risk | None:
@@ -136,6 +143,7 @@ def _schema() -> _Schema:
             "env_allow": _str_list,
             "hidden_paths": lambda v: tuple(Path(p).expanduser() for p in _str_list(v)),
             "readonly_paths": _str_list,
+            "warm_server": _bool,
         },
         "network": {"allowed_domains": _str_list, "denied_domains": _str_list},
         "proxy": {

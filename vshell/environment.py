@@ -20,6 +20,10 @@ class Environment:
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     debug: bool = False
+    # Whether a person can be asked on /dev/tty: None means try to open it. The warm server sets it
+    # from what its client found, and sets defer_prompts: a prompt is then the client's to show.
+    tty: bool | None = None
+    defer_prompts: bool = False
 
     def __post_init__(self) -> None:
         if self.environ.get("LOG_LEVEL", "").lower() == "debug":

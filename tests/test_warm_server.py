@@ -1,0 +1,259 @@
+"""The warm server (vshell.server) and its thin client (vshell.runfast), for real: bubblewrap, the
+proxy daemon, the rules database and the audit log. The whole `vsh run` suite also runs through the
+warm path in a second pass (VSH_TEST_WARM=1, see .ci/test); these tests cover what is its own: when
+it is used and when it declines, and the boundaries around it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import needs_bwrap, run_vsh, start_warm, stop_warm, vsh_env
+
+from vshell import runfast
+
+pytestmark = [needs_bwrap, pytest.mark.sandbox]
+
+
+def audit(home: Path, kind: str) -> list[dict[str, object]]:
+    try:
+        lines = (home / "audit.jsonl").read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    return [e for e in map(json.loads, lines) if e.get("kind") == kind]
+
+
+def wait_for(predicate, timeout: float = 15.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    d = tmp_path / "ws"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def warm(vsh_home: Path) -> int:
+    if (vsh_home / "run" / "warm.sock").exists():  # VSH_TEST_WARM=1 started it already
+        return int((vsh_home / "run" / "warm.pid").read_text())
+    return start_warm(vsh_home)
+
+
+def run(home: Path, ws: Path, *argv: str, **kw: object) -> subprocess.CompletedProcess[str]:
+    return run_vsh(["run", "--workspace", str(ws), "--", *argv], home, **kw)  # type: ignore[arg-type]
+
+
+# -- used, and faithful -----------------------------------------------------------------------------
+
+
+def test_a_run_goes_through_the_warm_server_with_streams_and_status(vsh_home: Path, ws: Path, warm: int) -> None:
+    out = run(vsh_home, ws, "sh", "-c", 'read x; echo "out:$x:$PWD"; echo err >&2; exit 7', input="in\n")
+    assert out.returncode == 7, out.stderr
+    assert out.stdout == f"out:in:{ws}\n"
+    assert out.stderr.replace("vsh: starting egress proxy…\n", "") == "err\n"
+    runs = audit(vsh_home, "run")
+    assert runs[-1]["via"] == "warm" and runs[-1]["status"] == 7
+    assert audit(vsh_home, "decision")[-1]["decision"] == "allow"
+
+
+def test_the_first_run_starts_the_server_for_the_next(vsh_home: Path, ws: Path) -> None:
+    if os.environ.get("VSH_TEST_WARM") == "1":
+        stop_warm(vsh_home)
+        assert wait_for(lambda: not (vsh_home / "run" / "warm.sock").exists())
+    assert run(vsh_home, ws, "true").returncode == 0
+    assert audit(vsh_home, "run")[-1]["via"] == "in-process"
+    assert wait_for(lambda: (vsh_home / "run" / "warm.sock").exists())
+    assert run(vsh_home, ws, "true").returncode == 0
+    assert audit(vsh_home, "run")[-1]["via"] == "warm"
+    assert (vsh_home / "run" / "warm.sock").stat().st_mode & 0o777 == 0o600
+
+
+def test_relative_workspace_and_environment_resolve_as_in_the_client(vsh_home: Path, tmp_path: Path, warm: int) -> None:
+    (vsh_home / "config.toml").write_text('[sandbox]\nenv_allow = ["T_PASSED"]\n')
+    (tmp_path / "rel" / "sub").mkdir(parents=True)
+    env = vsh_env(vsh_home, T_PASSED="yes", T_DROPPED="no")
+    out = run_vsh(["run", "--workspace", "rel", "--cwd", "sub", "--", "sh", "-c",
+                   'echo "$PWD ${T_PASSED:-unset} ${T_DROPPED:-unset}"'], vsh_home, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"{tmp_path / 'rel' / 'sub'} yes unset\n"
+    assert audit(vsh_home, "run")[-1]["via"] == "warm"
+
+
+def test_a_refusal_reads_the_same_both_ways(vsh_home: Path, ws: Path, tmp_path: Path) -> None:
+    cold_home = tmp_path / "cold-home"
+    cold_home.mkdir(mode=0o700)
+    for home in (vsh_home, cold_home):
+        (home / "config.toml").write_text('[approval]\nauto_approve_up_to = "low"\n[sandbox]\nwarm_server = '
+                                          + ("true" if home == vsh_home else "false") + "\n")
+    start_warm(vsh_home) if not (vsh_home / "run" / "warm.sock").exists() else None
+    warm_out = run(vsh_home, ws, "touch", "made")
+    cold_out = run(cold_home, ws, "touch", "made")
+    assert warm_out.returncode == cold_out.returncode == 126
+    assert warm_out.stderr == cold_out.stderr.replace(str(cold_home), str(vsh_home))
+    assert not (ws / "made").exists()
+    assert audit(vsh_home, "decision")[-1]["decision"] == "deny"
+    assert not (cold_home / "run" / "warm.sock").exists()
+
+
+def test_rules_and_config_changes_apply_to_the_next_run(vsh_home: Path, ws: Path, warm: int) -> None:
+    assert run(vsh_home, ws, "true").returncode == 0
+    added = run_vsh(["rules", "add", "--pattern", "true", "--decision", "deny", "--json"], vsh_home)
+    assert added.returncode == 0, added.stderr
+    refused = run(vsh_home, ws, "true")
+    assert refused.returncode == 126 and "refused" in refused.stderr
+    assert run_vsh(["rules", "rm", str(json.loads(added.stdout)["id"])], vsh_home).returncode == 0
+    assert run(vsh_home, ws, "true").returncode == 0
+    (vsh_home / "config.toml").write_text("[approval]\nnot_a_key = 1\n")
+    bad = run(vsh_home, ws, "true")
+    assert bad.returncode == 125 and "not_a_key" in bad.stderr
+
+
+def test_a_decision_that_needs_a_person_is_asked_in_the_client(vsh_home: Path, ws: Path, warm: int) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    (vsh_home / "config.toml").write_text('[approval]\nauto_approve_up_to = "none"\n')
+    child = pexpect.spawn(sys.executable, ["-m", "vshell", "run", "--workspace", str(ws), "--", "touch", "asked"],
+                          env=vsh_env(vsh_home), encoding="utf-8", timeout=60, cwd=str(ws))
+    child.expect("Choose 1-6")
+    child.send("1")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert (ws / "asked").exists()
+    assert audit(vsh_home, "run")[-1]["via"] == "in-process"
+    assert audit(vsh_home, "decision")[-1]["by"] == "prompt"
+
+
+def test_switched_off_in_config(vsh_home: Path, ws: Path, warm: int) -> None:
+    (vsh_home / "config.toml").write_text("[sandbox]\nwarm_server = false\n")
+    assert run(vsh_home, ws, "true").returncode == 0
+    assert audit(vsh_home, "run")[-1]["via"] == "in-process"
+    assert wait_for(lambda: not (vsh_home / "run" / "warm.sock").exists())
+    assert run(vsh_home, ws, "true").returncode == 0
+    time.sleep(1.0)
+    assert not (vsh_home / "run" / "warm.sock").exists()
+
+
+def test_changed_code_is_never_used(vsh_home: Path, ws: Path, tmp_path: Path) -> None:
+    """A server whose loaded modules changed on disk declines and exits; the next start loads the new code."""
+    stop_warm(vsh_home)
+    extra = tmp_path / "pylib"
+    extra.mkdir()
+    (extra / "sitecustomize.py").write_text("# loaded by every vsh process of this test\n")
+    env = vsh_env(vsh_home, PYTHONPATH=f"{extra}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    wait_for(lambda: not (vsh_home / "run" / "warm.sock").exists())
+    server = subprocess.Popen([sys.executable, "-m", "vshell.server"], env=env, cwd="/", start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert wait_for(lambda: (vsh_home / "run" / "warm.sock").exists())
+    assert run_vsh(["run", "--workspace", str(ws), "--", "true"], vsh_home, env=env).returncode == 0
+    assert audit(vsh_home, "run")[-1]["via"] == "warm"
+    later = time.time() + 5
+    os.utime(extra / "sitecustomize.py", (later, later))
+    assert run_vsh(["run", "--workspace", str(ws), "--", "true"], vsh_home, env=env).returncode == 0
+    assert audit(vsh_home, "run")[-1]["via"] == "in-process"
+    assert server.wait(15) == 0
+    assert "stale" in (vsh_home / "run" / "warm.log").read_text()
+
+
+def test_another_installation_is_not_used(vsh_home: Path, warm: int) -> None:
+    sock = socket.socket(socket.AF_UNIX)
+    sock.connect(str(vsh_home / "run" / "warm.sock"))
+    runfast.send_msg(sock, [runfast.PROTOCOL, b"/other/python\n/other/vshell", b"/", b"18", b"0", b"0", b"9",
+                            *runfast.environ_fields({"VSH_HOME": str(vsh_home)}), b"--", b"true"])
+    assert runfast.recv_msg(sock)[:2] == [b"fallback", b"another vsh installation"]
+    sock.close()
+
+
+# -- boundaries -------------------------------------------------------------------------------------
+
+
+def test_a_process_of_another_user_gets_nothing(vsh_home: Path, ws: Path, warm: int) -> None:
+    """Even with the socket made reachable by mistake, a peer of another uid is refused."""
+    if os.getuid() != 0:
+        pytest.skip("needs root to act as another user")
+    sock_path = vsh_home / "run" / "warm.sock"
+    opened = [p for p in sock_path.parents if p != Path("/") and not p.stat().st_mode & 0o001]
+    saved = {p: p.stat().st_mode & 0o7777 for p in opened}
+    probe = (
+        "import os, socket, sys\n"
+        "from vshell import runfast\n"
+        "os.setgid(65534); os.setuid(65534)\n"
+        "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
+        "runfast.send_msg(s, [runfast.PROTOCOL, runfast.install_id(), b'/', b'18', b'0', b'0', b'9',"
+        " *runfast.environ_fields({'VSH_HOME': sys.argv[2]}), b'--workspace', sys.argv[3].encode(), b'--', b'true'])\n"
+        "try:\n    print(runfast.recv_msg(s)[0])\nexcept ConnectionError:\n    print('closed')\n"
+    )
+    try:
+        for p in opened:
+            p.chmod(saved[p] | 0o001)
+        sock_path.chmod(0o666)
+        out = subprocess.run([sys.executable, "-c", probe, str(sock_path), str(vsh_home), str(ws)],
+                             capture_output=True, text=True, timeout=30, cwd="/")
+    finally:
+        sock_path.chmod(0o600)
+        for p, mode in saved.items():
+            p.chmod(mode)
+    assert out.stdout.strip() == "closed", out.stderr
+    assert audit(vsh_home, "decision") == []
+
+
+def test_the_sandbox_cannot_reach_the_warm_server(vsh_home: Path, ws: Path, warm: int) -> None:
+    (vsh_home / "config.toml").write_text('[approval]\nauto_approve_up_to = "medium"\n')
+    path = vsh_home / "run" / "warm.sock"
+    probe = ("import socket, sys\n"
+             "try:\n    s = socket.socket(socket.AF_UNIX)\n    s.connect(sys.argv[1])\n    print('CONNECTED')\n"
+             "except OSError as e:\n    print('refused', e.errno)\n")
+    out = run(vsh_home, ws, "python3", "-c", probe, str(path))
+    assert out.returncode == 0, out.stderr
+    assert "CONNECTED" not in out.stdout and out.stdout.startswith("refused")
+    assert audit(vsh_home, "run")[-1]["via"] == "warm"
+
+
+def test_killing_the_client_ends_the_run_and_the_server_still_records_it(vsh_home: Path, ws: Path, warm: int) -> None:
+    marker = "61.4321"
+    client = subprocess.Popen([sys.executable, "-m", "vshell", "run", "--workspace", str(ws), "--", "sleep", marker],
+                              env=vsh_env(vsh_home), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+
+    def sleeping() -> bool:
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if Path(f"/proc/{pid}/cmdline").read_bytes() == b"sleep\0" + marker.encode() + b"\0":
+                    return True
+            except OSError:
+                continue
+        return False
+
+    assert wait_for(sleeping)
+    client.send_signal(signal.SIGKILL)
+    client.wait(10)
+    assert wait_for(lambda: not sleeping(), timeout=10)
+    assert wait_for(lambda: bool(audit(vsh_home, "run")))
+    assert audit(vsh_home, "run")[-1]["status"] == -1
+    assert audit(vsh_home, "run")[-1]["via"] == "warm"
+
+
+def test_eligibility() -> None:
+    environ: dict[str, str] = {}
+    assert runfast.eligible(["run", "--", "true"], environ)
+    assert runfast.eligible(["run", "-c", "ls"], environ)
+    assert not runfast.eligible(["run", "--host", "-c", "ls"], environ)
+    assert not runfast.eligible(["run", "--debug", "--", "true"], environ)
+    assert not runfast.eligible(["run", "--", "true"], {"LOG_LEVEL": "DEBUG"})
+    assert not runfast.eligible(["run", "--help"], environ)
+    assert not runfast.eligible(["check", "--", "true"], environ)
+    assert not runfast.eligible(["--debug", "run", "--", "true"], environ)
