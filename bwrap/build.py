@@ -31,10 +31,10 @@ from pathlib import Path
 
 from vshell.sandbox_spec import (
     INSIDE_CA_BUNDLE,
-    INSIDE_FORWARDER,
     INSIDE_PROXY_SOCKET,
     INSIDE_RUN_DIR,
     SandboxSpec,
+    inside_forwarder,
 )
 
 # Only these binaries: a `bwrap` found through PATH could be anyone's, and no variable may pick it.
@@ -114,7 +114,7 @@ def network_mounts(spec: SandboxSpec) -> list[str]:
         raise ValueError("network mode 'proxy' needs the proxy socket and the forwarder")
     argv = ["--dir", str(INSIDE_RUN_DIR),
             "--bind", str(policy.proxy_socket), str(INSIDE_PROXY_SOCKET),
-            "--ro-bind", str(policy.forwarder), str(INSIDE_FORWARDER)]
+            "--ro-bind", str(policy.forwarder), str(inside_forwarder(policy.forwarder))]
     if policy.ca_bundle is not None:
         argv += ["--ro-bind", str(policy.ca_bundle), str(INSIDE_CA_BUNDLE)]
         for system in policy.system_ca_paths:

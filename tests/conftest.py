@@ -75,6 +75,28 @@ def stop_warm(home: Path) -> None:
         pass
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No warm server of this session outlives it (each would idle for minutes): stop those whose
+    $VSH_HOME lies under this session's temporary directory."""
+    import signal
+
+    try:
+        base = str(session.config._tmp_path_factory.getbasetemp())  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        return
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"vshell.server" not in f.read():
+                    continue
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = dict(v.partition(b"=")[::2] for v in f.read().split(b"\0") if v)
+            if env.get(b"VSH_HOME", b"").decode(errors="replace").startswith(base):
+                os.kill(int(pid), signal.SIGTERM)
+        except OSError:
+            continue
+
+
 def stop_daemon(home: Path) -> None:
     """Stop a proxy daemon a test's runs started under `home`, so none outlives its test."""
     if not (home / "proxy").exists():

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BWRAP, REDTEAM, vsh_env
+from conftest import BWRAP, REDTEAM, stop_warm, vsh_env
 
 trustme = pytest.importorskip("trustme")
 
@@ -176,6 +176,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     from vshell.proxy import client
 
     client.stop(w.environment())
+    stop_warm(home)
     upstream.shutdown()
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import REDTEAM, needs_bwrap, run_vsh, vsh_env
+from conftest import REDTEAM, needs_bwrap, run_vsh, stop_warm, vsh_env
 
 pytestmark = [needs_bwrap, pytest.mark.sandbox]
 
@@ -131,6 +131,7 @@ def _stop(boxes: list[Box]) -> None:
 
     for b in boxes:
         client.stop(Environment(environ=b.environ))
+        stop_warm(b.vsh_home)
 
 
 @pytest.fixture(autouse=True)

@@ -38,6 +38,12 @@ PROTECTED_NAMES: tuple[str, ...] = (
 INSIDE_RUN_DIR = Path("/run/vsh")
 INSIDE_PROXY_SOCKET = INSIDE_RUN_DIR / "proxy.sock"
 INSIDE_FORWARDER = INSIDE_RUN_DIR / "forwarder.py"
+
+
+def inside_forwarder(host_file: Path) -> Path:
+    """Where the forwarder is bound inside: its source, or its bytecode (forwarder.pyc) when the
+    runner could compile it."""
+    return INSIDE_FORWARDER.with_suffix(".pyc") if host_file.suffix == ".pyc" else INSIDE_FORWARDER
 INSIDE_CA_BUNDLE = INSIDE_RUN_DIR / "ca.pem"
 # The system CA bundle paths replaced by the run's bundle when the proxy is on (those that exist).
 SYSTEM_CA_BUNDLES: tuple[Path, ...] = (
