@@ -138,6 +138,23 @@ def test_a_decision_that_needs_a_person_is_asked_in_the_client(vsh_home: Path, w
     assert audit(vsh_home, "decision")[-1]["by"] == "prompt"
 
 
+def test_grants_of_the_clients_session_apply(vsh_home: Path, ws: Path, warm: int) -> None:
+    """"Allow for this session" is kept under the client's terminal session, not the server's."""
+    from vshell.environment import Environment
+    from vshell.grants import GrantStore
+    from vshell.rules import RuleStore
+
+    (vsh_home / "config.toml").write_text('[approval]\nauto_approve_up_to = "low"\n')
+    assert run(vsh_home, ws, "touch", "a").returncode == 126
+    session = f"sid:{os.getsid(0)}:notty"  # run_vsh's child: our session, no terminal on stdin
+    with RuleStore(Environment(environ=vsh_env(vsh_home)).paths) as store:
+        GrantStore(store).add(session=session, tool="bash", kind="key", value="touch", ttl=600, now=time.time())
+    out = run(vsh_home, ws, "touch", "a")
+    assert out.returncode == 0, out.stderr
+    assert audit(vsh_home, "decision")[-1]["by"] == "grant"
+    assert audit(vsh_home, "run")[-1]["via"] == "warm"
+
+
 def test_switched_off_in_config(vsh_home: Path, ws: Path, warm: int) -> None:
     (vsh_home / "config.toml").write_text("[sandbox]\nwarm_server = false\n")
     assert run(vsh_home, ws, "true").returncode == 0
@@ -172,10 +189,25 @@ def test_changed_code_is_never_used(vsh_home: Path, ws: Path, tmp_path: Path) ->
 def test_another_installation_is_not_used(vsh_home: Path, warm: int) -> None:
     sock = socket.socket(socket.AF_UNIX)
     sock.connect(str(vsh_home / "run" / "warm.sock"))
-    runfast.send_msg(sock, [runfast.PROTOCOL, b"/other/python\n/other/vshell", b"/", b"18", b"0", b"0", b"9",
+    runfast.send_msg(sock, [runfast.PROTOCOL, b"/other/python\n/other/vshell", b"/", b"18", b"0", b"0", b"9", b"sid:1:notty", runfast.view_id(),
                             *runfast.environ_fields({"VSH_HOME": str(vsh_home)}), b"--", b"true"])
     assert runfast.recv_msg(sock)[:2] == [b"fallback", b"another vsh installation"]
     sock.close()
+
+
+def test_a_client_with_another_view_of_the_files_is_not_served(vsh_home: Path, ws: Path, warm: int) -> None:
+    """A client in another mount namespace (a container or chroot sharing $VSH_HOME) decides in-process."""
+    import shutil
+
+    if os.getuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare(1)")
+    out = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable, "-m", "vshell", "run",
+                          "--workspace", str(ws), "--", "true"], env=vsh_env(vsh_home), capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert audit(vsh_home, "run")[-1]["via"] == "in-process"
+    assert run(vsh_home, ws, "true").returncode == 0
+    assert audit(vsh_home, "run")[-1]["via"] == "warm"
 
 
 # -- boundaries -------------------------------------------------------------------------------------
@@ -193,7 +225,7 @@ def test_a_process_of_another_user_gets_nothing(vsh_home: Path, ws: Path, warm: 
         "from vshell import runfast\n"
         "os.setgid(65534); os.setuid(65534)\n"
         "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
-        "runfast.send_msg(s, [runfast.PROTOCOL, runfast.install_id(), b'/', b'18', b'0', b'0', b'9',"
+        "runfast.send_msg(s, [runfast.PROTOCOL, runfast.install_id(), b'/', b'18', b'0', b'0', b'9', b'sid:1:notty', runfast.view_id(),"
         " *runfast.environ_fields({'VSH_HOME': sys.argv[2]}), b'--workspace', sys.argv[3].encode(), b'--', b'true'])\n"
         "try:\n    print(runfast.recv_msg(s)[0])\nexcept ConnectionError:\n    print('closed')\n"
     )

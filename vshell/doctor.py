@@ -213,6 +213,29 @@ def check_proxy(env: Environment) -> Check:
                  f"CA bundle {info.ca_bundle}")
 
 
+def check_warm(env: Environment) -> Check:
+    """The warm server that decides `vsh run` lines: informational, never a failure (runs decide
+    in-process without it)."""
+    from vshell.runfast import SOCKET_NAME, connect
+
+    try:
+        config = env.config()
+    except VshError:
+        return Check("warm", "warn", "not checked: the config does not load", "fix the config first")
+    if not config.warm_server:
+        return Check("warm", "ok", "switched off ([sandbox] warm_server = false): runs decide in-process")
+    path = env.paths.run_dir / SOCKET_NAME
+    sock = connect(str(path))
+    if sock is None:
+        return Check("warm", "ok", "not running; the next `vsh run` starts it (runs decide in-process meanwhile)")
+    sock.close()
+    try:
+        pid = int((env.paths.run_dir / "warm.pid").read_text())
+    except (OSError, ValueError):
+        pid = 0
+    return Check("warm", "ok", f"running (pid {pid}) on {path}")
+
+
 CHECKS: tuple[Callable[[Environment], Check], ...] = (
     check_sandbox,
     check_state,
@@ -222,6 +245,7 @@ CHECKS: tuple[Callable[[Environment], Check], ...] = (
     check_rules,
     check_vault,
     check_proxy,
+    check_warm,
 )
 
 

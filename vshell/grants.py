@@ -12,7 +12,6 @@ from the terminal (see vshell.approval.session_id) can be reused after a long ti
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from dataclasses import dataclass
 
@@ -52,11 +51,9 @@ class Grant:
 
 def default_session_id() -> str:
     """The terminal session this process belongs to (shared by the commands of one shell)."""
-    try:
-        tty = os.ttyname(0)
-    except OSError:
-        tty = "notty"
-    return f"sid:{os.getsid(0)}:{tty}"
+    from vshell.runfast import session_id
+
+    return session_id()
 
 
 class GrantStore:

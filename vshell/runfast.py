@@ -48,6 +48,31 @@ def state_root(environ: Mapping[str, str]) -> str:
     return os.path.join(environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "vsh")
 
 
+def session_id() -> str:
+    """The terminal session this process belongs to (shared by the commands of one shell): grants
+    "for this session" and refusal counts are kept under it (vshell.grants). The warm server is
+    told the client's, since its own would be another."""
+    try:
+        tty = os.ttyname(0)
+    except OSError:
+        tty = "notty"
+    return f"sid:{os.getsid(0)}:{tty}"
+
+
+def view_id() -> bytes:
+    """Which file system this process sees: its mount and user namespaces and its root directory. A
+    server that sees another one (a client in a container or a chroot sharing $VSH_HOME) would
+    resolve and scan other files than the ones the client's sandbox binds: it declines."""
+    out = []
+    for path in ("/proc/self/ns/mnt", "/proc/self/ns/user", "/"):
+        try:
+            st = os.stat(path)
+            out.append(f"{st.st_dev}.{st.st_ino}")
+        except OSError:
+            out.append("?")
+    return ":".join(out).encode()
+
+
 def install_id() -> bytes:
     """Which vsh this is: the interpreter and the package directory. A server of another one is
     not used."""
@@ -117,7 +142,7 @@ def eligible(args: Sequence[str], environ: Mapping[str, str]) -> bool:
     return values is not None and not values["host"] and not values["debug"]
 
 
-def _connect(path: str) -> _socket.socket | None:
+def connect(path: str) -> _socket.socket | None:
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
         sock.connect(path)
@@ -161,7 +186,7 @@ def run(args: Sequence[str]) -> int | None:
     path = os.path.join(run_dir, SOCKET_NAME)
     if len(os.fsencode(path)) > MAX_UNIX_PATH:
         return None
-    sock = _connect(path)
+    sock = connect(path)
     if sock is None:
         start_server(run_dir, environ)
         return None
@@ -199,7 +224,8 @@ def _run(sock: _socket.socket, args: Sequence[str], ran: list[int]) -> int | Non
     try:
         send_msg(sock, [PROTOCOL, install_id(), os.getcwdb(), str(umask).encode(),
                         b"1" if stdin_tty else b"0", b"1" if stdin_tty and _tty_opens() else b"0",
-                        str(status_w).encode(), *environ_fields(os.environ), *map(os.fsencode, args[1:])])
+                        str(status_w).encode(), os.fsencode(session_id()), view_id(), *environ_fields(os.environ),
+                        *map(os.fsencode, args[1:])])
         reply = recv_msg(sock)
         if reply[0] == b"exit":
             sys.stderr.write(os.fsdecode(reply[2]))

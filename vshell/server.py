@@ -30,6 +30,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from vshell.runfast import (
     peer_uid,
     recv_msg,
     send_msg,
+    view_id,
 )
 
 IDLE_EXIT = 600.0  # seconds without a client
@@ -77,6 +79,7 @@ class Server:
         self.path = run_dir / SOCKET_NAME
         self.lock = threading.Lock()
         self.install = install_id()
+        self.view = view_id()
         self.clients = 0
         self.last_seen = time.monotonic()
         self.stopping = False
@@ -121,15 +124,19 @@ class Server:
                 self.last_seen = time.monotonic()
 
     def _handle(self, conn: Any, msg: list[bytes]) -> None:
-        if msg[0] != PROTOCOL or len(msg) < 8:
+        if msg[0] != PROTOCOL or len(msg) < 10:
             send_msg(conn, [b"fallback", b"protocol"])
             return
         if msg[1] != self.install:
             send_msg(conn, [b"fallback", b"another vsh installation"])
             return
         cwd, umask, stdin_tty, tty, status_fd = msg[2], int(msg[3]), msg[4] == b"1", msg[5] == b"1", int(msg[6])
-        environ, used = environ_from(msg[7:])
-        args = [os.fsdecode(a) for a in msg[7 + used:]]
+        session = os.fsdecode(msg[7])
+        if msg[8] != self.view:
+            send_msg(conn, [b"fallback", b"another file system view"])
+            return
+        environ, used = environ_from(msg[9:])
+        args = [os.fsdecode(a) for a in msg[9 + used:]]
         with self.lock:
             why = self.stale()
             if why:
@@ -138,7 +145,7 @@ class Server:
                 send_msg(conn, [b"fallback", b"stale"])
                 return
             with _as_client(cwd, environ, umask):
-                first, run = self._prepare(environ, args, stdin_tty, tty, status_fd)
+                first, run = self._prepare(environ, args, stdin_tty, tty, status_fd, session)
         send_msg(conn, first)
         if run is None:
             return
@@ -156,7 +163,7 @@ class Server:
             send_msg(conn, reply)
 
     def _prepare(self, environ: dict[str, str], args: Sequence[str], stdin_tty: bool, tty: bool,
-                 status_fd: int) -> tuple[list[bytes], Any]:
+                 status_fd: int, session: str) -> tuple[list[bytes], Any]:
         """(first reply, None or (end function, started)) for one request, decided as `vsh run` would."""
         from vshell import runargs
         from vshell.approval import PromptNeeded
@@ -182,7 +189,8 @@ class Server:
             if not env.config().warm_server:
                 self.stopping = True
                 return [b"fallback", b"disabled"], None
-            req = request_from_args(values)
+            # the client's terminal session: grants and refusal counts are kept under it
+            req = replace(request_from_args(values), session_id=session)
             cm = prepared(env, req)
             p = cm.__enter__()
         except PromptNeeded:
