@@ -279,6 +279,18 @@ def test_killing_the_client_ends_the_run_and_the_server_still_records_it(vsh_hom
     assert audit(vsh_home, "run")[-1]["via"] == "warm"
 
 
+def test_the_client_imports_nothing_heavy(vsh_home: Path, ws: Path, warm: int) -> None:
+    """The warm path's whole point: no click, parser, rules, vault or mitmproxy in the client."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "vshell", "run", "--workspace", str(ws), "--",
+                          "true"], env=vsh_env(vsh_home), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert audit(vsh_home, "run")[-1]["via"] == "warm"
+    imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
+    heavy = {"click", "tree_sitter", "vshell.classify", "vshell.rules", "vshell.vault", "vshell.runner",
+             "sqlite3", "mitmproxy", "cryptography", "keyring", "dataclasses", "typing", "subprocess", "json"}
+    assert not imported & heavy, sorted(imported & heavy)
+
+
 def test_eligibility() -> None:
     environ: dict[str, str] = {}
     assert runfast.eligible(["run", "--", "true"], environ)

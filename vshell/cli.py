@@ -12,7 +12,8 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Callable
+    from typing import Any, NoReturn
 
     from vshell.environment import Environment
     from vshell.errors import VshError
@@ -63,19 +64,28 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> Any:
         status = runfast.run(args)
         if status is not None:
             sys.exit(status)
+    from vshell.environment import Environment
+    from vshell.runargs import parse
+
+    env = env or Environment()
+    values = parse(args[1:]) if args[:1] == ["run"] else None
+    if values is not None:  # a well-formed `vsh run`: decided in-process, still without click
+        from vshell.runner import execute, request_from_args
+
+        env.debug = env.debug or bool(values["debug"])
+        _exit_with(env, lambda: execute(env, request_from_args(values)), run_like=True)
+    run_like = bool(args) and next((a for a in args if not a.startswith("-")), "") in RUN_LIKE
+    _exit_with(env, lambda: _click_main(env, args, run_like), run_like=run_like)
+
+
+def _click_main(env: Environment, args: list[str], run_like: bool) -> Any:
     import click
 
     from vshell.cli_click import cli
-    from vshell.environment import Environment
-    from vshell.errors import ExitCode, VshError
+    from vshell.errors import ExitCode
 
-    env = env or Environment()
-    run_like = bool(args) and next((a for a in args if not a.startswith("-")), "") in RUN_LIKE
     try:
-        rv = cli.main(args=args, prog_name="vsh", obj=env, standalone_mode=False)
-    except VshError as e:
-        report(env, e)
-        sys.exit(exit_code_for(e, run_like=run_like))
+        return cli.main(args=args, prog_name="vsh", obj=env, standalone_mode=False)
     except click.exceptions.Abort:
         env.warn("aborted")
         sys.exit(130)
@@ -84,6 +94,17 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> Any:
         sys.exit(ExitCode.VSH_FAILED if run_like else ExitCode.USAGE)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
+
+
+def _exit_with(env: Environment, command: Callable[[], Any], *, run_like: bool) -> NoReturn:
+    """Run `command` and exit with its status; a VshError becomes its message and exit status."""
+    from vshell.errors import VshError
+
+    try:
+        rv = command()
+    except VshError as e:
+        report(env, e)
+        sys.exit(exit_code_for(e, run_like=run_like))
     except KeyboardInterrupt:
         sys.exit(130)
     sys.exit(rv if isinstance(rv, int) else 0)
