@@ -94,6 +94,23 @@ def test_relative_workspace_and_environment_resolve_as_in_the_client(vsh_home: P
     assert audit(vsh_home, "run")[-1]["via"] == "warm"
 
 
+def test_a_run_that_removes_the_clients_directory_is_still_recorded(vsh_home: Path, ws: Path, warm: int) -> None:
+    (vsh_home / "config.toml").write_text('[approval]\nauto_approve_up_to = "high"\n')
+    (ws / "sub").mkdir()
+    out = run_vsh(["run", "--workspace", str(ws), "--", "rm", "-r", "sub"], vsh_home, cwd=ws / "sub")
+    assert out.returncode == 0, out.stderr
+    assert not (ws / "sub").exists()
+    assert audit(vsh_home, "run")[-1]["via"] == "warm"
+    assert audit(vsh_home, "run")[-1]["status"] == 0
+
+
+def test_a_relative_vsh_home_means_the_same_directory(vsh_home: Path, ws: Path, warm: int) -> None:
+    env = vsh_env(vsh_home, VSH_HOME=vsh_home.name)
+    out = run_vsh(["run", "--workspace", str(ws), "--", "true"], vsh_home, env=env, cwd=vsh_home.parent)
+    assert out.returncode == 0, out.stderr
+    assert audit(vsh_home, "run")[-1]["via"] == "warm"
+
+
 def test_a_refusal_reads_the_same_both_ways(vsh_home: Path, ws: Path, tmp_path: Path) -> None:
     cold_home = tmp_path / "cold-home"
     cold_home.mkdir(mode=0o700)

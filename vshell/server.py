@@ -146,18 +146,23 @@ class Server:
                 return
             with _as_client(cwd, environ, umask):
                 first, run = self._prepare(environ, args, stdin_tty, tty, status_fd, session)
-        send_msg(conn, first)
-        if run is None:
-            return
-        end, started = run
+        end = run[0] if run is not None else None
+        started = False
         try:
+            send_msg(conn, first)
+            if end is None:
+                return
             msg = recv_msg(conn)
             if msg[0] == b"started":
                 started = True
                 msg = recv_msg(conn)
         except (OSError, ConnectionError):
             msg = [b"lost"]
-        with self.lock, _as_client(cwd, environ, umask):
+        if end is None:
+            return
+        # The run may have removed the client's directory: the end does not need it (paths are
+        # absolute by now), so it is not required.
+        with self.lock, _as_client(cwd, environ, umask, strict=False):
             reply = end(msg, started)
         with contextlib.suppress(OSError):
             send_msg(conn, reply)
@@ -171,10 +176,13 @@ class Server:
         from vshell.environment import Environment
         from vshell.errors import VshError
         from vshell.runner import audit_run, begin_spec, command_depth, end_spec, prepared, request_from_args
+        from vshell.state import StatePaths
 
         values = runargs.parse(args)
         if values is None or values["host"] or values["debug"]:
             return [b"fallback", b"options"], None
+        if environ.get("VSH_HOME"):  # resolved once, here, in the client's directory
+            environ["VSH_HOME"] = str(StatePaths.from_env(environ).root)
         err = io.StringIO()
         env = Environment(stdin=_Stdin(stdin_tty), stdout=io.StringIO(), stderr=err, environ=environ,  # type: ignore[arg-type]
                           tty=tty, defer_prompts=True)
@@ -208,6 +216,9 @@ class Server:
         except VshError as e:
             cm.__exit__(type(e), e, e.__traceback__)
             return refused(e), None
+        except BaseException as e:  # never leave the run's proxy channel open
+            cm.__exit__(type(e), e, e.__traceback__)
+            raise
         started_at = time.monotonic()
         first = [b"plan", os.fsencode(err.getvalue()), str(command_depth(spec)).encode(),
                  b"" if req.timeout is None else repr(req.timeout).encode(),
@@ -268,14 +279,18 @@ class _Decline(Exception):
 
 
 @contextlib.contextmanager
-def _as_client(cwd: bytes, environ: dict[str, str], umask: int) -> Iterator[None]:
+def _as_client(cwd: bytes, environ: dict[str, str], umask: int, *, strict: bool = True) -> Iterator[None]:
     """The client's environment, working directory and umask for this process while deciding (one
     request at a time holds the lock), so that every path and variable resolves as it would have
-    in the client."""
+    in the client. strict=False: a working directory that is gone is not an error."""
     saved_env = dict(os.environ)
     saved_umask = os.umask(umask)
     try:
-        os.chdir(cwd)
+        try:
+            os.chdir(cwd)
+        except OSError:
+            if strict:
+                raise
         os.environ.clear()
         os.environ.update(environ)
         yield
