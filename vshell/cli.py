@@ -65,15 +65,15 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> Any:
         if status is not None:
             sys.exit(status)
     from vshell.environment import Environment
-    from vshell.runargs import parse
+    from vshell.options import parse_command
 
     env = env or Environment()
-    values = parse(args[1:]) if args[:1] == ["run"] else None
-    if values is not None:  # a well-formed `vsh run`: decided in-process, still without click
-        from vshell.runner import execute, request_from_args
+    values = parse_command(args[0], args[1:]) if args else None
+    if values is not None:  # a plain `vsh run`, `check` or `classify`: no click needed
+        from vshell import commands
 
-        env.debug = env.debug or bool(values["debug"])
-        _exit_with(env, lambda: execute(env, request_from_args(values)), run_like=True)
+        body = getattr(commands, f"{args[0]}_command")
+        _exit_with(env, lambda: body(env, **values), run_like=args[0] in RUN_LIKE)
     run_like = bool(args) and next((a for a in args if not a.startswith("-")), "") in RUN_LIKE
     _exit_with(env, lambda: _click_main(env, args, run_like), run_like=run_like)
 

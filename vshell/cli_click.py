@@ -4,11 +4,43 @@ when invoked."""
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import click
 
 from vshell.cli import SUBCOMMANDS
 from vshell.environment import Environment
+from vshell.options import CONTEXTS, Option
+
+
+def _click_option(flags: tuple[str, ...], dest: str, kind: str, metavar: str | None, help_: str) -> Any:
+    kw: dict[str, Any] = {"help": help_}
+    if metavar:
+        kw["metavar"] = metavar
+    if kind == "multi":
+        kw["multiple"] = True
+    elif kind == "flag":
+        kw["is_flag"] = True
+    elif kind == "dir":
+        kw["type"] = click.Path(file_okay=False, path_type=Path)
+    elif kind == "path":
+        kw["type"] = click.Path(path_type=Path)
+    elif kind == "context":
+        kw["type"] = click.Choice(CONTEXTS)
+    elif kind == "seconds":
+        kw["type"] = click.FloatRange(min=0, min_open=True)
+    return click.option(*flags, dest, **kw)
+
+
+def options_from(table: Sequence[Option]) -> Callable[[Any], Any]:
+    """The click options of a table in vshell.options (the fast parser reads the same table)."""
+    def decorate(f: Any) -> Any:
+        for option in reversed(table):
+            f = _click_option(*option)(f)
+        return f
+    return decorate
 
 
 class LazyGroup(click.Group):

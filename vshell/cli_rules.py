@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from vshell.config import CONTEXTS, Config
+from vshell.cli_click import options_from
 from vshell.environment import Environment
 from vshell.errors import UsageError
+from vshell.options import CHECK
 from vshell.state import atomic_write
 
 CHECK_EPILOG = """\b
@@ -53,64 +53,19 @@ def _env(ctx: click.Context) -> Environment:
     return ctx.ensure_object(Environment)
 
 
-def _workspace(env: Environment, config: Config) -> Path:
-    return config.workspace if config.workspace is not None else env.paths.workspace
-
-
-def _line_from(words: tuple[str, ...]) -> str:
-    if not words:
-        raise UsageError("give the line to judge after --, e.g. vsh check -- 'git status'")
-    return words[0] if len(words) == 1 else shlex.join(words)
-
-
 def _echo_json(env: Environment, value: Any) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False), file=env.stdout)
 
 
 @click.command(epilog=CHECK_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
-@click.option("--context", type=click.Choice(CONTEXTS),
-              help="Who could answer a prompt (default: conversation on a terminal, else headless).")
-@click.option("--host", is_flag=True, help="Judge the line as a --host run (tool host_bash).")
-@click.option("--cwd", "cwd", type=click.Path(path_type=Path),
-              help="Directory the line would start in (default: the current directory).")
+@options_from(CHECK)
 @click.argument("line", nargs=-1)
 @click.pass_context
-def check(ctx: click.Context, as_json: bool, context: str | None, host: bool, cwd: Path | None,
-          line: tuple[str, ...]) -> None:
+def check(ctx: click.Context, **values: Any) -> None:
     """Decide a line (allow/ask/deny) without running it, and say why."""
-    env = _env(ctx)
-    text = _line_from(line)
-    directory = (cwd.expanduser() if cwd else Path.cwd()).absolute()
-    if not directory.is_dir():
-        raise UsageError(f"--cwd {directory}: not a directory")
+    from vshell.commands import check_command
 
-    from vshell import audit
-    from vshell.approval import default_context, evaluate
-
-    config = env.config()
-    tool = "host_bash" if host else "bash"
-    ctx_name = context or default_context(env)
-    d = evaluate(env, text, tool=tool, context=ctx_name, cwd=directory, workspace=_workspace(env, config),
-                 config=config)
-    for t in d.trace:
-        env.trace(t)
-    audit.append(env.paths, "decision", {
-        "source": "check", "line": text, "decision": d.decision, "risk": d.risk.label, "context": ctx_name,
-        "tool": tool, "by": d.by, "rule": d.rule.id if d.rule else None, "cwd": str(directory),
-    })
-    if as_json:
-        _echo_json(env, d.to_json())
-        return
-    from vshell.decide import show
-
-    out = env.stdout
-    print(f"{d.decision}  (risk {d.risk.label}, context {ctx_name}, {'host' if host else 'sandbox'})", file=out)
-    print(f"  line: {show(text)}", file=out)
-    for t in d.trace[1:]:
-        print(f"  {show(t)}", file=out)
-    if d.suggested_rule and d.decision != "allow":
-        print(f"to allow it: {show(d.suggested_rule)}", file=out)
+    check_command(_env(ctx), **values)
 
 
 @click.group(epilog=RULES_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})

@@ -3,13 +3,13 @@ failed (usage included); 126 when policy refused."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
+from vshell.cli_click import options_from
 from vshell.environment import Environment
-from vshell.runargs import CONTEXTS, OPTIONS
+from vshell.options import RUN
 
 EPILOG = """\b
 Examples:
@@ -23,36 +23,12 @@ Exit status: the command's own; 125 when vsh failed; 126 when refused; 124 on --
 """
 
 
-def _click_option(flags: tuple[str, ...], dest: str, kind: str, metavar: str | None, help_: str) -> Any:
-    kw: dict[str, Any] = {"help": help_}
-    if metavar:
-        kw["metavar"] = metavar
-    if kind == "multi":
-        kw["multiple"] = True
-    elif kind == "flag":
-        kw["is_flag"] = True
-    elif kind == "dir":
-        kw["type"] = click.Path(file_okay=False, path_type=Path)
-    elif kind == "context":
-        kw["type"] = click.Choice(CONTEXTS)
-    elif kind == "seconds":
-        kw["type"] = click.FloatRange(min=0, min_open=True)
-    return click.option(*flags, dest, **kw)
-
-
-def _options(f: Any) -> Any:
-    for option in reversed(OPTIONS):
-        f = _click_option(*option)(f)
-    return f
-
-
 @click.command("run", epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@_options
+@options_from(RUN)
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED, metavar="-- PROGRAM [ARGS]...")
 @click.pass_obj
 def run(env: Environment, **values: Any) -> int:
     """Run one command in the sandbox: `vsh run -- PROGRAM [ARGS...]` or `vsh run -c 'LINE'`."""
-    from vshell.runner import execute, request_from_args
+    from vshell.commands import run_command
 
-    env.debug = env.debug or bool(values["debug"])
-    return execute(env, request_from_args(values))
+    return run_command(env, **values)

@@ -14,7 +14,7 @@ from typing import Any
 
 from vshell.errors import ConfigError
 from vshell.model import Risk
-from vshell.runargs import CONTEXTS
+from vshell.options import CONTEXTS
 
 MODES = ("sandboxed", "locked", "unrestricted")
 

@@ -22,7 +22,7 @@ import _socket
 import os
 import sys
 
-from vshell import runargs
+from vshell import options
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def eligible(args: Sequence[str], environ: Mapping[str, str]) -> bool:
         return False
     if environ.get("LOG_LEVEL", "").lower() == "debug":
         return False
-    values = runargs.parse(args[1:])
+    values = options.parse(args[1:])
     return values is not None and not values["host"] and not values["debug"]
 
 

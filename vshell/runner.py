@@ -106,7 +106,7 @@ def prepared(env: Environment, req: RunRequest) -> Iterator[Prepared]:
 
 
 def request_from_args(values: Mapping[str, Any]) -> RunRequest:
-    """The RunRequest for parsed `vsh run` options (vshell.runargs: click's or the fast parser's)."""
+    """The RunRequest for parsed `vsh run` options (vshell.options: click's or the fast parser's)."""
     import shlex
 
     line, argv = values["line"], tuple(values["argv"])

@@ -170,7 +170,7 @@ class Server:
     def _prepare(self, environ: dict[str, str], args: Sequence[str], stdin_tty: bool, tty: bool,
                  status_fd: int, session: str) -> tuple[list[bytes], Any]:
         """(first reply, None or (end function, started)) for one request, decided as `vsh run` would."""
-        from vshell import runargs
+        from vshell import options
         from vshell.approval import PromptNeeded
         from vshell.cli import exit_code_for, report
         from vshell.environment import Environment
@@ -178,7 +178,7 @@ class Server:
         from vshell.runner import audit_run, begin_spec, command_depth, end_spec, prepared, request_from_args
         from vshell.state import StatePaths
 
-        values = runargs.parse(args)
+        values = options.parse(args)
         if values is None or values["host"] or values["debug"]:
             return [b"fallback", b"options"], None
         if environ.get("VSH_HOME"):  # resolved once, here, in the client's directory
