@@ -172,21 +172,39 @@ def _block(*rules: str) -> str:
     return text or "; (none)"
 
 
-def _name_regex(components: Sequence[str], *, below: bool) -> str:
-    """A case-insensitive regex literal for `/c1/c2` as path components, anchored at its end.
-
-    Built from a closed alphabet (letters become `[aA]`, `.` becomes `[.]`, see _NAME_BRACKETED),
-    so the literal never holds a quote or a backslash. Case-insensitive because APFS is by default: `.GIT/HOOKS` is
-    `.git/hooks` on disk, and a file being created is matched by the spelling the caller used.
-    """
+def _name_body(component: str) -> str:
+    """One path component as a case-insensitive regex from a closed alphabet (letters become `[aA]`,
+    `.` becomes `[.]`, see _NAME_BRACKETED): the result never holds a quote or a backslash."""
 
     def piece(ch: str) -> str:
         if ch.isascii() and ch.isalpha():
             return f"[{ch.lower()}{ch.upper()}]"
         return f"[{ch}]" if ch in _NAME_BRACKETED else ch
 
-    body = "/".join("".join(piece(ch) for ch in comp) for comp in components)
+    return "".join(piece(ch) for ch in component)
+
+
+def _name_regex(components: Sequence[str], *, below: bool) -> str:
+    """A case-insensitive regex literal for `/c1/c2` as path components, anchored at its end.
+
+    Case-insensitive because APFS is by default: `.GIT/HOOKS` is `.git/hooks` on disk, and a file
+    being created is matched by the spelling the caller used.
+    """
+    body = "/".join(_name_body(comp) for comp in components)
     return '#"/' + body + ("(/|$)" if below else "$") + '"'
+
+
+def _inner_git_regex() -> str:
+    """The hooks and config of the git directories kept inside `.git` (vshell.sandbox.inner_git_dirs):
+    submodules' (`.git/modules/NAME/`, NAME may hold slashes, nested `modules/` too) and linked
+    worktrees' (`.git/worktrees/NAME/`). Over-blocks a module or branch path that merely contains
+    such a component: never a gap."""
+
+    def either(*words: str) -> str:
+        return "(" + "|".join(_name_body(w) for w in words) + ")"
+
+    return ('#"/' + _name_body(".git") + "/" + either("modules", "worktrees") + "/.+/"
+            + either("hooks", "config", "config.worktree") + '(/|$)"')
 
 
 def _name_components(name: str) -> list[str]:
@@ -213,6 +231,7 @@ def _protected_names_block(names: Sequence[str], workspace: str) -> str:
         components = _name_components(name)
         full.append(_name_regex(components, below=True))
         parents += [_name_regex(components[:k], below=False) for k in range(1, len(components))]
+    full.append(_inner_git_regex())
     roots = [f"(subpath {quote(s)})" for s in _spellings(workspace)]
     name_filters = [f"(require-all {root} (regex {rx}))" for rx in _unique(full) for root in roots]
     parent_filters = [f"(require-all {root} (regex {rx}))" for rx in _unique(parents) for root in roots]

@@ -327,6 +327,53 @@ def test_b06_existing_protected_files_at_depth_are_read_only(box: Box) -> None:
     assert tasks.read_text() == "{}"
 
 
+def _module_gitdir(repo: Path, name: str, *, hooks: bool = True) -> Path:
+    """A submodule's git directory as git lays it out: .git/modules/NAME (NAME may hold slashes)."""
+    d = repo / "modules" / name
+    subprocess.run(["git", "init", "-q", "--bare", str(d)], check=True)
+    if not hooks:
+        shutil.rmtree(d / "hooks")
+    return d
+
+
+@pytest.mark.parametrize("name", ["sub", "libs/foo", "outer/modules/inner"])
+def test_b06_submodule_hooks_and_config_are_read_only(box: Box, repo: Path, name: str) -> None:
+    """git runs a submodule's hooks from .git/modules/NAME/hooks: they are protected like .git/hooks."""
+    if name == "outer/modules/inner":
+        _module_gitdir(repo, "outer")
+    gitdir = _module_gitdir(repo, name)
+    config = (gitdir / "config").read_bytes()
+    rel = gitdir.relative_to(box.workspace)
+    r = box.run(f"printf '#!/bin/sh\\ntouch pwned\\n' > {rel}/hooks/post-checkout; echo hook=$?; "
+                f"echo '[core]' >> {rel}/config; echo cfg=$?; mv {rel}/hooks {rel}/h; echo mv=$?")
+    assert "hook=1" in r.stdout and "cfg=1" in r.stdout and "mv=1" in r.stdout, r
+    assert not (gitdir / "hooks/post-checkout").exists()
+    assert (gitdir / "config").read_bytes() == config
+
+
+def test_b06_absent_submodule_hooks_created_inside_are_quarantined(box: Box, repo: Path) -> None:
+    gitdir = _module_gitdir(repo, "sub", hooks=False)
+    r = box.run("mkdir -p .git/modules/sub/hooks && printf '#!/bin/sh\\ntouch pwned\\n' > "
+                ".git/modules/sub/hooks/post-checkout; echo made=$?")
+    assert "made=0" in r.stdout, r
+    assert not (gitdir / "hooks").exists()
+    assert f"protected path {gitdir / 'hooks'}" in r.stderr
+
+
+def test_b06_worktree_config_is_protected(box: Box, repo: Path) -> None:
+    """With extensions.worktreeConfig, config.worktree (the main one, and each linked worktree's)
+    can set core.hooksPath: it is protected like config."""
+    (repo / "worktrees" / "wt").mkdir(parents=True)
+    (repo / "worktrees" / "wt" / "HEAD").write_text("ref: refs/heads/wt\n")
+    (repo / "worktrees" / "wt" / "config.worktree").write_text("[core]\n")
+    r = box.run("echo '\thooksPath = /tmp' >> .git/worktrees/wt/config.worktree; echo wt=$?; "
+                "printf '[core]\\n\\thooksPath = h\\n' > .git/config.worktree; echo main=$?")
+    assert "wt=1" in r.stdout, r
+    assert (repo / "worktrees" / "wt" / "config.worktree").read_text() == "[core]\n"
+    assert not (repo / "config.worktree").exists()
+    assert f"protected path {repo / 'config.worktree'}" in r.stderr
+
+
 def test_b06_symlinked_protected_path_refuses_to_start(box: Box) -> None:
     (box.workspace / ".envrc").symlink_to(box.home / ".bashrc")
     r = box.run("touch ran")

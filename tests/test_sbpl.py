@@ -565,3 +565,27 @@ def test_home_persistence_points_stay_denied_even_inside_a_workspace() -> None:
     ]
     for path in (HOME / "Library/LaunchAgents", HOME / ".gitconfig", HOME / ".bashrc", HOME / ".claude"):
         assert any(i > allow_ws and str(path) in found for i, found in denies), path
+
+
+@pytest.mark.parametrize(("path", "denied"), [
+    ("/ws/.git/modules/sub/hooks/post-checkout", True),
+    ("/ws/.git/modules/libs/foo/hooks", True),
+    ("/ws/.git/modules/outer/modules/inner/config", True),
+    ("/ws/.GIT/Modules/sub/Config", True),
+    ("/ws/.git/worktrees/wt/config.worktree", True),
+    ("/ws/.git/modules/sub/objects/ab/cdef", False),
+    ("/ws/.git/modules/sub/HEAD", False),
+    ("/ws/src/modules/x/hooks/y", False),
+    ("/ws/.git/modulesx/sub/hooks", False),
+])
+def test_submodule_and_worktree_git_dirs_are_protected_by_name(path: str, denied: bool) -> None:
+    """git runs a submodule's hooks and reads its config from .git/modules/NAME: on macOS the
+    profile denies writes there by name, existing or not (Python's re reads these literals alike)."""
+    import re
+
+    from vshell.sbpl.render import _inner_git_regex
+
+    pattern = _inner_git_regex()[2:-1]
+    assert bool(re.search(pattern, path)) is denied
+    profile = render_profile(make_spec(workspace=Path("/ws"), env={}))
+    assert _inner_git_regex() in profile

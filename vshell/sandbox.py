@@ -8,6 +8,7 @@ variable that runs a command unsandboxed (`vsh run --host` is a separate, decide
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -207,6 +208,36 @@ def _name_table(names: Sequence[str]) -> dict[str, tuple[tuple[str, ...], ...]]:
     return {k: tuple(v) for k, v in table.items()}
 
 
+MAX_MODULE_DEPTH = 16  # nested submodules and slash-separated module names, within reason
+
+
+def inner_git_dirs(gitdir: Path) -> list[Path]:
+    """The git directories kept inside a `.git` directory: submodules' (`modules/NAME`, NAME may
+    contain slashes, and nested `modules/` inside those) and linked worktrees' (`worktrees/NAME`).
+    git reads hooks and config from them, so they are protected like `.git` itself. A directory
+    counts as a git directory when it holds HEAD; symlinks are not followed."""
+    out: list[Path] = []
+    with contextlib.suppress(OSError):
+        out += [Path(e.path) for e in os.scandir(gitdir / "worktrees") if e.is_dir(follow_symlinks=False)]
+    stack = [(gitdir / "modules", 0)]
+    while stack:
+        d, depth = stack.pop()
+        if depth > MAX_MODULE_DEPTH:
+            continue
+        try:
+            entries = [e for e in os.scandir(d) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue
+        for e in entries:
+            sub = Path(e.path)
+            if os.path.lexists(sub / "HEAD"):
+                out.append(sub)
+                stack.append((sub / "modules", depth + 1))
+            else:
+                stack.append((sub, depth + 1))
+    return out
+
+
 class ProtectedSymlink(SandboxUnavailable):
     """A protected path is a symlink: it cannot be mounted over safely, so the run does not start."""
 
@@ -248,9 +279,10 @@ def scan_workspace(workspace: Path, names: Sequence[str]) -> Scan:
                 path = Path(e.path)
                 if e.name == ".git" and is_dir:
                     pinned.append(path)
-                    for rest in rests:
-                        if rest:
-                            take(path.joinpath(*rest))
+                    for gitdir in (path, *inner_git_dirs(path)):
+                        for rest in rests:
+                            if rest:
+                                take(gitdir.joinpath(*rest))
                     continue  # nothing else inside .git is protected by name
                 for rest in rests:
                     take(path.joinpath(*rest) if rest else path)
@@ -328,9 +360,10 @@ def quarantine_new_protected(workspace: Path, names: Sequence[str], before: Scan
             is_dir = e.is_dir(follow_symlinks=False)
             if rests is not None:
                 if e.name == ".git" and is_dir:
-                    for rest in rests:
-                        if rest:
-                            check(path.joinpath(*rest))
+                    for gitdir in (path, *inner_git_dirs(path)):
+                        for rest in rests:
+                            if rest:
+                                check(gitdir.joinpath(*rest))
                     continue
                 for rest in rests:
                     check(path.joinpath(*rest) if rest else path)

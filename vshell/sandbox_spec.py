@@ -15,6 +15,7 @@ from pathlib import Path
 PROTECTED_NAMES: tuple[str, ...] = (
     ".git/hooks/",
     ".git/config",
+    ".git/config.worktree",
     ".gitmodules",
     ".bashrc",
     ".bash_profile",
