@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_vsh
+from conftest import run_vsh, vsh_env
 
 HAS_CLASSIFY = importlib.util.find_spec("vshell.classify") is not None
 needs_classify = pytest.mark.skipif(not HAS_CLASSIFY, reason="vshell.classify not available yet")
@@ -223,3 +223,17 @@ def test_lint_reports_examples_that_no_longer_hold(vsh_home: Path) -> None:
     out = run_vsh(["rules", "lint", "--json"], vsh_home)
     assert out.returncode == 1
     assert [(f["rule"], f["kind"]) for f in json.loads(out.stdout)] == [(r["id"], "example")]
+
+
+def test_check_refuses_a_workspace_run_would_refuse(vsh_home: Path, tmp_path: Path) -> None:
+    """`vsh check` says what `vsh run` would do: with the home directory as workspace, both refuse
+    (125) with the same message, instead of check giving a decision run would never act on."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (vsh_home / "config.toml").write_text(f'[sandbox]\nworkspace = "{home}"\n')
+    env = vsh_env(vsh_home, HOME=str(home))
+    checked = run_vsh(["check", "--context", "headless", "--", "ls"], vsh_home, env=env)
+    ran = run_vsh(["run", "--context", "headless", "--", "ls"], vsh_home, env=env)
+    assert checked.returncode == ran.returncode == 125, (checked.stderr, ran.stderr)
+    assert "refusing workspace" in checked.stderr
+    assert checked.stderr == ran.stderr

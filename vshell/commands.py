@@ -50,7 +50,9 @@ def check_command(env: Environment, *, as_json: bool, context: str | None, host:
     config = env.config()
     tool = "host_bash" if host else "bash"
     ctx_name = context or default_context(env)
-    workspace = config.workspace if config.workspace is not None else env.paths.workspace
+    from vshell.sandbox import resolve_workspace
+
+    workspace = resolve_workspace(env, config, None)  # as `vsh run` judges it, refusals included
     d = evaluate(env, text, tool=tool, context=ctx_name, cwd=directory, workspace=workspace, config=config)
     for t in d.trace:
         env.trace(t)
