@@ -61,7 +61,10 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> Any:
     if env is None:
         from vshell import runfast
 
-        status = runfast.run(args)
+        try:
+            status = runfast.run(args)
+        except KeyboardInterrupt:  # Ctrl-C while the server was deciding: nothing ran
+            sys.exit(130)
         if status is not None:
             sys.exit(status)
     from vshell.environment import Environment
