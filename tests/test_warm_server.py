@@ -83,6 +83,21 @@ def test_the_first_run_starts_the_server_for_the_next(vsh_home: Path, ws: Path) 
     assert (vsh_home / "run" / "warm.sock").stat().st_mode & 0o777 == 0o600
 
 
+def test_concurrent_runs_each_get_their_own_plan(vsh_home: Path, ws: Path, warm: int) -> None:
+    """Requests are decided one at a time, runs go on side by side; nothing crosses between them."""
+    procs = [subprocess.Popen([sys.executable, "-m", "vshell", "run", "--workspace", str(ws), "--", "sh", "-c",
+                               f'sleep 0.3; echo "run {i} $MARK"; exit {i}'],
+                              env=vsh_env(vsh_home, MARK=f"m{i}"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, stdin=subprocess.DEVNULL) for i in range(12)]
+    for i, p in enumerate(procs):
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == i, err
+        assert out == f"run {i} \n"  # MARK is not on the allow list: it never reaches the sandbox
+    runs = audit(vsh_home, "run")
+    assert len(runs) == 12 and sorted(int(r["status"]) for r in runs) == list(range(12))  # type: ignore[call-overload]
+    assert all(r["via"] == "warm" for r in runs)
+
+
 def test_relative_workspace_and_environment_resolve_as_in_the_client(vsh_home: Path, tmp_path: Path, warm: int) -> None:
     (vsh_home / "config.toml").write_text('[sandbox]\nenv_allow = ["T_PASSED"]\n')
     (tmp_path / "rel" / "sub").mkdir(parents=True)
