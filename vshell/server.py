@@ -145,8 +145,7 @@ class Server:
                 send_msg(conn, [b"fallback", b"stale"])
                 return
             with _as_client(cwd, environ, umask):
-                first, run = self._prepare(environ, args, stdin_tty, tty, status_fd, session)
-        end = run[0] if run is not None else None
+                first, end = self._prepare(environ, args, stdin_tty, tty, status_fd, session)
         started = False
         try:
             send_msg(conn, first)
@@ -169,7 +168,8 @@ class Server:
 
     def _prepare(self, environ: dict[str, str], args: Sequence[str], stdin_tty: bool, tty: bool,
                  status_fd: int, session: str) -> tuple[list[bytes], Any]:
-        """(first reply, None or (end function, started)) for one request, decided as `vsh run` would."""
+        """(the first reply, the function that ends the run or None) for one request, decided as
+        `vsh run` would decide it in the client."""
         from vshell import options
         from vshell.approval import PromptNeeded
         from vshell.cli import exit_code_for, report
@@ -227,7 +227,7 @@ class Server:
         err.truncate()
 
         def end(msg: list[bytes], started: bool) -> list[bytes]:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(OSError):
                 cm.__exit__(None, None, None)  # the run's proxy channel closes: its token is dead
             if not started:
                 return [b"end", b"125", b""]
@@ -240,7 +240,7 @@ class Server:
             audit_run(env, req, p.cwd, status, started_at, spec.network.mode, via="warm")
             return [b"end", str(status).encode(), os.fsencode(err.getvalue())]
 
-        return first, (end, False)
+        return first, end
 
     # -- the server -----------------------------------------------------------------------------
 
@@ -321,10 +321,13 @@ def main() -> int:
     except OSError:
         return 0  # another server holds it (or the state directory is unusable: runs go in-process)
     server = Server(run_dir)
+    from vshell.errors import VshError
+
     try:
         if not env.config().warm_server:
             return 0
-    except Exception:
+    except VshError as e:  # runs decide in-process and report it
+        server.log(f"not starting: {e.message}")
         return 0
     for name in PRELOAD:
         importlib.import_module(name)
