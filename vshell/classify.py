@@ -20,6 +20,7 @@ from tree_sitter import Language, Node, Parser
 from vshell import shellparse, suggest, words
 from vshell.display import visible
 from vshell.model import Classification, Reason, Risk
+from vshell.tables import HIGH, LOW
 
 _local = threading.local()
 _LANGUAGE: list[Language] = []
@@ -83,34 +84,37 @@ def _classify(line: str, want_tree: bool) -> Classification:
                               "a backslash-newline next to a here-document: bash and the parser may disagree",
                               Risk.HIGH))
     root, src = parse_line(text)
-    if not text.isascii() or _SUSPICIOUS.search(text):
+    # Printable ASCII cannot hold a suspicious character; isprintable() is far cheaper than the search.
+    if not text.isascii() or (not text.isprintable() and _SUSPICIOUS.search(text)):
         controls = _unquoted_controls(root, text)
         if controls:
             parse_ok = False
             reasons.extend(controls)
-    result = shellparse.walk(root, src, parse_line)
-    parse_ok = parse_ok and result.parse_ok
-    all_reasons = reasons + list(result.reasons) if result.reasons else reasons
+    actions, walk_reasons, walk_ok, mutates = shellparse.walk(root, src, parse_line)
+    parse_ok = parse_ok and walk_ok
+    all_reasons = reasons + list(walk_reasons) if walk_reasons else reasons
     if parse_ok and root.has_error:
         parse_ok = False
         all_reasons.append(Reason("parse-error", "the line does not parse", Risk.HIGH))
-    risk = Risk.LOW
-    for a in result.actions:
+    risk = LOW
+    for a in actions:
         if a.risk > risk:
             risk = a.risk
     for r in all_reasons:
         if r.risk is not None and r.risk > risk:
             risk = r.risk
     if not parse_ok:
-        risk = Risk.HIGH
+        risk = HIGH
     return shellparse.frozen(Classification, {
         "command": line,
         "parse_ok": parse_ok,
         "risk": risk,
-        "actions": result.actions,
-        "suggestions": suggest.suggestions(line, result.actions, parse_ok, all_reasons, simple=_simple(root)),
+        "actions": actions,
+        # `simple` only matters for a line that parsed: suggestions() offers the exact line alone otherwise.
+        "suggestions": suggest.suggestions(line, actions, parse_ok, all_reasons,
+                                           simple=parse_ok and _simple(root)),
         "reasons": tuple(all_reasons),
-        "mutates_shell_state": result.mutates_shell_state,
+        "mutates_shell_state": mutates,
         "tree": render_tree(root, src) if want_tree else "",
     })
 
@@ -121,13 +125,16 @@ _SIMPLE_KINDS = frozenset({"command", "list", "pipeline", "redirected_statement"
 
 def _simple(root: Node) -> bool:
     """Only plain commands (in lists and pipelines) at the top of the line."""
-    stack = [c for c in root.children if c.is_named]
+    stack = list(root.children)
     while stack:
         node = stack.pop()
-        if node.type not in _SIMPLE_KINDS:
+        if not node.is_named:
+            continue
+        kind = node.type
+        if kind not in _SIMPLE_KINDS:
             return False
-        if node.type in ("list", "pipeline"):
-            stack.extend(c for c in node.children if c.is_named)
+        if kind == "list" or kind == "pipeline":
+            stack.extend(node.children)
     return True
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable, Sequence
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import NamedTuple, TypeVar
 
 from tree_sitter import Node
@@ -42,6 +42,7 @@ _SPECIAL_IN_WORD = re.compile(r"[\\*?\[{(@!+$`]")
 _PROMPT_EXPANSION = re.compile(r"@[PEA]\}$|@P")
 _CODE_IN_TEXT = re.compile(r"\$\(|`|\$\{|<\(|>\(")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_EXPANDS_IN_WORD = re.compile(r"[$`*?\[{~]")  # a bare word holding one of these may expand
 _ASSIGN_WORD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(\[[^\]]*\])?\+?=")
 
 
@@ -54,9 +55,10 @@ _T = TypeVar("_T")
 
 def frozen(cls: type[_T], fields: dict[str, object]) -> _T:
     """Build a frozen dataclass from ALL its fields without running the generated __init__ (a third
-    of the cost on the hot path). The value equals `cls(**fields)`; tests check that."""
+    of the cost on the hot path). `fields` becomes the instance's __dict__, so pass a fresh dict. The
+    value equals `cls(**fields)`; tests/test_classify_speed.py checks that."""
     obj = object.__new__(cls)
-    obj.__dict__.update(fields)
+    object.__setattr__(obj, "__dict__", fields)  # no copy: cheaper than __dict__.update()
     return obj
 
 
@@ -151,11 +153,12 @@ class _Cmd:
         self.span = span
 
 
-class WalkResult(NamedTuple):
-    actions: tuple[Action, ...]
-    reasons: tuple[Reason, ...]
-    parse_ok: bool
-    mutates_shell_state: bool
+_TOP = _Ctx()  # the context of the line itself (immutable, so shared)
+
+
+# (actions, line-level reasons, parse_ok, mutates_shell_state). A plain tuple: building a NamedTuple
+# costs a Python-level __new__ call on every line.
+WalkResult = tuple[tuple[Action, ...], tuple[Reason, ...], bool, bool]
 
 
 Parse = Callable[[str], tuple[Node, bytes]]
@@ -166,14 +169,17 @@ def walk(root: Node, src: bytes, parse: Parse) -> WalkResult:
     strings (bash -c, eval) into (root, bytes)."""
     w = _Walker(parse, src)
     try:
-        w.seq(root, _Ctx())
+        w.seq(root, _TOP)
     except TooDeep:
         w.fail("too-deep", f"nesting deeper than {MAX_DEPTH} levels is refused")
     except Unparsable as e:
         w.fail("unparsable", f"a nested command line could not be parsed: {e}")
     except RecursionError:
         w.fail("too-deep", "nesting too deep to analyse")
-    return WalkResult(tuple(d.freeze() for d in w.actions), tuple(w.reasons), w.parse_ok, w.mutates)
+    actions = []
+    for d in w.actions:
+        actions.append(d.freeze())
+    return tuple(actions), tuple(w.reasons), w.parse_ok, w.mutates
 
 
 # -- the walker ----------------------------------------------------------------------------------
@@ -229,6 +235,7 @@ class _Walker:
         self.enter()
         try:
             children = node.children
+            last = len(children) - 1
             for i, child in enumerate(children):
                 if not child.is_named:
                     if child.is_missing or child.type not in _SEQ_TOKENS:
@@ -238,7 +245,7 @@ class _Walker:
                     continue
                 if child.type == "comment":
                     continue
-                background = i + 1 < len(children) and children[i + 1].type == "&"
+                background = i < last and children[i + 1].type == "&"
                 if self.cd_pending:
                     self.cwd = None  # whether the cd succeeded is unknown after ; or newline
                 if background:
@@ -282,18 +289,19 @@ class _Walker:
             self.stmt(right, ctx)
 
     def st_pipeline(self, node: Node, ctx: _Ctx) -> None:
-        feed: str | None = None
+        prev: Node | None = None
         for child in node.children:
             if not child.is_named:
                 if child.type not in ("|", "|&", "!"):
                     self.bad_node(child)
                 continue
             saved = (self.cwd, self.cd_pending)  # every stage runs in a subshell
-            self.stdin_text = feed
+            # What the previous stage writes (echo 'cmd' | sh); worked out only when a stage follows it.
+            self.stdin_text = _static_output(self.src, prev) if prev is not None else None
             self.stmt(child, ctx)
             self.stdin_text = None
             self.cwd, self.cd_pending = saved
-            feed = _static_output(self.src, child)
+            prev = child
 
     def st_negated(self, node: Node, ctx: _Ctx) -> None:
         for child in node.children:
@@ -319,7 +327,11 @@ class _Walker:
         body: Node | None = None
         redirect_nodes: list[Node] = []
         kids = node.children
-        feed = next((t for t in map(partial(_static_stdin, self.src), kids) if t is not None), None)
+        feed: str | None = None  # what the first here-string or here-document feeds
+        for kid in kids:
+            feed = _static_stdin(self.src, kid)
+            if feed is not None:
+                break
         for child in kids:
             if child.type in _REDIRECT_KINDS:
                 redirect_nodes.append(child)
@@ -475,7 +487,7 @@ class _Walker:
         """declare/typeset/local/export/readonly/unset: a builtin whose words tree-sitter parses
         specially; rebuilt into argv and judged like a command."""
         argv: list[Word] = []
-        cmd = _Cmd(span=(node.start_byte, node.end_byte))
+        cmd = _Cmd((node.start_byte, node.end_byte))
         for child in node.children:
             t = child.type
             if not child.is_named:
@@ -497,42 +509,35 @@ class _Walker:
         self.command_argv(argv, cmd, ctx)
 
     def st_command(self, node: Node, ctx: _Ctx) -> None:
-        cmd = _Cmd(span=(node.start_byte, node.end_byte))
+        cmd = _Cmd((node.start_byte, node.end_byte))
         argv: list[Word] = []
         last_end = -1
         for child in node.children:
             t = child.type
-            if t == "variable_assignment":
+            # The kinds are disjoint; the common ones are tested first.
+            if t == "command_name":
+                kids = child.children
+                if len(kids) != 1:
+                    self.bad_node(child)
+                    continue
+                wd = self.word(kids[0], ctx)
+            elif t in _WORD_KINDS:
+                wd = self.word(child, ctx)
+            elif t == "variable_assignment":
                 self.assignment(child, ctx, prefix=True, cmd=cmd)
                 continue
-            if t in _REDIRECT_KINDS:
+            elif t in _REDIRECT_KINDS:
                 if t != "file_redirect":
                     feed = _static_stdin(self.src, child)
                     if feed is not None:
                         self.stdin_text = feed
                 self.redirect(child, cmd, ctx)
                 continue
-            if t == "command_name":
-                kids = child.children
-                if len(kids) != 1:
-                    self.bad_node(child)
-                    continue
-                target = kids[0]
-            elif t in _WORD_KINDS:
-                target = child
-            elif t == "subshell" or t == "comment":
+            elif t == "$" and not child.is_named:
+                wd = Word("$", False, "a lone '$' bash reads together with what follows")
+            else:  # a subshell, a comment or anything unexpected among the words
                 self.bad_node(child)
                 continue
-            else:
-                if not child.is_named and t == "$":
-                    target = child
-                else:
-                    self.bad_node(child)
-                    continue
-            if t == "$" and not child.is_named:
-                wd = Word("$", False, "a lone '$' bash reads together with what follows")
-            else:
-                wd = self.word(target, ctx)
             if argv and child.start_byte == last_end:
                 # tree-sitter split what bash reads as one word ($"..." and friends).
                 prev = argv.pop()
@@ -593,7 +598,7 @@ class _Walker:
                                            "when the value is used as a name or number", HIGH)
         if base in tables.CODE_VARS and not prefix:
             self.nested_line(Word(value.value, value.literal), f"{base} holds a command line the shell runs",
-                             cmd or _Cmd(span=(node.start_byte, node.end_byte)), ctx)
+                             cmd or _Cmd((node.start_byte, node.end_byte)), ctx)
         if prefix and cmd is not None:
             cmd.env.append(base)
             cmd.ineligible.append(f"environment prefix {base}=")
@@ -720,7 +725,7 @@ class _Walker:
 
     def word(self, node: Node, ctx: _Ctx) -> Word:
         if node.type == "word":
-            text = _text(self.src, node)
+            text = self.src[node.start_byte:node.end_byte].decode("utf-8", "surrogateescape")  # _text(), inlined
             if not _SPECIAL_IN_WORD.search(text):
                 return Word(text, True)
         self.enter()
@@ -868,10 +873,14 @@ class _Walker:
     # -- commands -----------------------------------------------------------------------------
 
     def command_argv(self, argv: list[Word], cmd: _Cmd, ctx: _Ctx) -> None:
-        if any(w.subst for w in argv):
-            cmd.ineligible.append("a command substitution runs in this command")
+        for w in argv:
+            if w.subst:
+                cmd.ineligible.append("a command substitution runs in this command")
+                break
         start = len(self.actions)
         self.run_argv(argv, cmd, ctx)
+        if not (cmd.redirects or cmd.reasons or cmd.ineligible or cmd.env):
+            return  # nothing to add (most commands)
         for d in self.actions[start:]:
             d.redirects.extend(cmd.redirects)
             d.reasons.extend(cmd.reasons)
@@ -883,6 +892,7 @@ class _Walker:
         inel = list(ctx.ineligible)
         if ineligible:
             inel.extend(ineligible)
+        # Plain loops: a comprehension costs more than it saves over a few words (CPython 3.11).
         literal = True
         values = []
         for w in argv:
@@ -891,12 +901,15 @@ class _Walker:
                 literal = False
         if not literal:
             inel.append("a word that is not literal")
+        match_words = key.copy()  # Action.words: the key, then the remaining arguments
+        for w in rest:
+            match_words.append(w.value)
         if self.mutates:
             inel.append("the line changes shell state before this action")
         if self.cwd is None:
             inel.append("the working directory is not known (cd target not literal or cd may fail)")
-        d = _Draft(values, program, " ".join(key), key + [w.value for w in rest], risk, reasons,
-                   literal, ctx.origin, inel, self.cwd, ctx.span or cmd.span)
+        d = _Draft(values, program, " ".join(key), match_words, risk, reasons, literal, ctx.origin, inel,
+                   self.cwd, ctx.span or cmd.span)
         self.actions.append(d)
         return d
 
@@ -1060,7 +1073,6 @@ class _Walker:
                           [_reason("non-literal-code", f"{name} runs a command line that is not literal", HIGH)],
                           ctx, cmd)
             return
-        inner_ctx = ctx.nested("wrapper", "")
         why: list[str] = []
         if name == "xargs":
             why.append("xargs appends arguments read from its input")
@@ -1266,7 +1278,7 @@ class _Walker:
                 k += 1
             rest_start = k
         rest = args[rest_start:]
-        has_flags = bool(index.exact or index.short or index.longs)
+        has_flags = index.has_flags
         if has_flags:
             for w in rest:
                 if not w.literal:
@@ -1283,7 +1295,7 @@ class _Walker:
                 reasons.append(_reason("argument", text, check_risk))
                 if check_risk is HIGH and entry.check in _CODE_CHECKS:
                     ineligible.append(text)
-        if (has_flags or entry.check) and any(not w.literal for w in rest):
+        if (has_flags or entry.check) and not _all_literal(rest):
             reasons.append(_reason("non-literal-argument",
                                   f"an argument of {name} is not literal and could be a dangerous option", MEDIUM))
         self.emit(argv, name, key, rest, risk, reasons, ctx, cmd, ineligible)
@@ -1323,6 +1335,14 @@ class _Walker:
                 i = j + 1
             else:
                 i += 1
+
+
+def _all_literal(args: Sequence[Word]) -> bool:
+    """`all(w.literal for w in args)`; a plain loop, as the generator costs more than it saves here."""
+    for w in args:  # noqa: SIM110
+        if not w.literal:
+            return False
+    return True
 
 
 def _changes_state(options: frozenset[str], args: Sequence[Word]) -> bool:
@@ -1648,7 +1668,7 @@ def _static_text(src: bytes, node: Node) -> str | None:
     t = node.type
     if t == "word":
         text = _text(src, node)
-        return None if any(c in text for c in "$`*?[{~") else words.unquoted_piece(text).value
+        return None if _EXPANDS_IN_WORD.search(text) else words.unquoted_piece(text).value
     if t == "raw_string":
         return words.squoted_piece(_text(src, node)).value
     if t == "ansi_c_string":
@@ -1694,15 +1714,16 @@ def _static_output(src: bytes, node: Node) -> str | None:
         return None
     argv: list[str] = []
     for k in node.children:
-        if k.type == "command_name":
+        kind = k.type
+        if kind == "command_name":
             inner = k.children[0] if k.child_count == 1 else None
             value = _static_text(src, inner) if inner is not None else None
-        elif k.type in _REDIRECT_KINDS or k.type == "variable_assignment":
+        elif kind in _REDIRECT_KINDS or kind == "variable_assignment":
             return None
         else:
             value = _static_text(src, k)
-        if value is None:
-            return None
+        if value is None or (not argv and value != "echo" and value != "printf"):
+            return None  # only echo and printf are modelled: no later word can change that
         argv.append(value)
     if not argv:
         return None

@@ -24,7 +24,10 @@ MAX_DEPTH = 3
 
 
 def escape_exact(line: str) -> str:
-    return line.translate(_ESCAPE)
+    # translate() looks up every character; most lines hold none of the five, and `in` is a fast scan.
+    if "*" in line or "?" in line or "[" in line or "]" in line or "\\" in line:
+        return line.translate(_ESCAPE)
+    return line
 
 
 def suggestions(line: str, actions: Sequence[Action], parse_ok: bool,
@@ -32,7 +35,7 @@ def suggestions(line: str, actions: Sequence[Action], parse_ok: bool,
     """`simple`: the line is plain commands joined by `&&`/`;`/`|` at top level (no subshell, group,
     loop or conditional around them)."""
     exact = escape_exact(line)
-    if not parse_ok or not simple or any(r.risk is not None for r in line_reasons):
+    if not parse_ok or not simple or (line_reasons and any(r.risk is not None for r in line_reasons)):
         return (exact,)
     real: Action | None = None
     for a in actions:

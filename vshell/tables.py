@@ -43,6 +43,7 @@ class FlagIndex:
     exact: Mapping[str, Flag]
     short: Mapping[str, Flag]
     longs: tuple[tuple[str, Flag], ...]
+    has_flags: bool  # any of the three is non-empty
 
     @classmethod
     def build(cls, flags: tuple[Flag, ...], style: str) -> FlagIndex:
@@ -59,7 +60,7 @@ class FlagIndex:
                     short.setdefault(n[1], fl)
                 else:
                     exact.setdefault(n, fl)
-        return cls(MappingProxyType(exact), MappingProxyType(short), tuple(longs))
+        return cls(MappingProxyType(exact), MappingProxyType(short), tuple(longs), bool(exact or short or longs))
 
     def match(self, word: str, style: str) -> Flag | None:
         """The flag `word` spells, if any: GNU short options also inside clusters (`-rf`), long
