@@ -386,3 +386,18 @@ def test_hash_p_redirects_later_calls() -> None:
     c = classify("hash -p /bin/rm ls; ls -rf x")
     assert c.risk == Risk.HIGH and c.actions[-1].program == "rm"
     assert classify("hash -p $x ls; ls").risk == Risk.HIGH
+
+
+@pytest.mark.parametrize(("line", "key", "risk"), [
+    # The parser sees an ASCII shadow of the line (non-ASCII bytes become `x`): a function named
+    # `fé` must not be taken for `fxx`, which bash runs as a program of its own.
+    ("fé(){ :; }; fxx -rf /", "fxx", Risk.MEDIUM),
+    ("é(){ :; }; xx", "xx", Risk.MEDIUM),
+    ("é(){ rm -rf /; }; é", "rm", Risk.HIGH),
+])
+def test_non_ascii_function_names_are_their_own(line: str, key: str, risk: Risk) -> None:
+    c = classify(line)
+    assert c.risk == risk
+    assert key in [a.key for a in c.actions]
+    called = [a for a in c.actions if a.key == key]
+    assert all("calls shell function" not in r.text for a in called for r in a.reasons)

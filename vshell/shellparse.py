@@ -453,7 +453,7 @@ class _Walker:
                     self.bad_node(child)
                 continue
             if child.type == "word" and not name:
-                name = child.text.decode("utf-8", "surrogateescape") if child.text else ""
+                name = _text(self.src, child)  # the original bytes: the parser saw an ASCII shadow
             elif child.type in _STATEMENTS or child.type in _REDIRECT_KINDS:
                 body = child
             elif child.type != "comment":
