@@ -282,8 +282,10 @@ class _Decline(Exception):
 def _as_client(cwd: bytes, environ: dict[str, str], umask: int, *, strict: bool = True) -> Iterator[None]:
     """The client's environment, working directory and umask for this process while deciding (one
     request at a time holds the lock), so that every path and variable resolves as it would have
-    in the client. strict=False: a working directory that is gone is not an error."""
-    saved_env = dict(os.environ)
+    in the client. strict=False: a working directory that is gone is not an error.
+
+    The environment stays the last client's afterwards (nothing in the server reads it between
+    requests); only what differs is changed, since clients mostly share one."""
     saved_umask = os.umask(umask)
     try:
         try:
@@ -291,12 +293,13 @@ def _as_client(cwd: bytes, environ: dict[str, str], umask: int, *, strict: bool 
         except OSError:
             if strict:
                 raise
-        os.environ.clear()
-        os.environ.update(environ)
+        for name in [k for k in os.environ if k not in environ]:
+            del os.environ[name]
+        for name, value in environ.items():
+            if os.environ.get(name) != value:
+                os.environ[name] = value
         yield
     finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
         os.umask(saved_umask)
         os.chdir("/")
 
