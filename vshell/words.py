@@ -145,11 +145,18 @@ def join(pieces: list[Piece]) -> tuple[str, bool, str]:
             return value, False, "expansion or substitution"
         why = glob_or_brace(shadow) if shadow else ""
         return value, not why, why
-    value = "".join(p.value for p in pieces)
-    if not all(p.literal for p in pieces):
+    values: list[str] = []
+    shadows: list[str] = []
+    literal = True
+    for p in pieces:  # one plain loop: generator expressions cost more than they save on a few pieces
+        values.append(p.value)
+        shadows.append(p.shadow)
+        if not p.literal:
+            literal = False
+    value = "".join(values)
+    if not literal:
         return value, False, "expansion or substitution"
-    shadow = "".join(p.shadow for p in pieces)
-    why = glob_or_brace(shadow)
+    why = glob_or_brace("".join(shadows))
     return value, not why, why
 
 
