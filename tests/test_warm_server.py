@@ -98,6 +98,22 @@ def test_concurrent_runs_each_get_their_own_plan(vsh_home: Path, ws: Path, warm:
     assert all(r["via"] == "warm" for r in runs)
 
 
+def test_the_client_never_creates_the_state_root(tmp_path: Path, ws: Path) -> None:
+    """A missing $VSH_HOME is created by vshell.state (0700, every level); the client's start of the
+    server must not create it first with the umask's modes."""
+    from conftest import stop_daemon
+
+    home = tmp_path / "a" / "b" / "vsh"
+    try:
+        out = run_vsh(["run", "--workspace", str(ws), "--", "true"], home, env=vsh_env(home))
+        assert out.returncode == 0, out.stderr
+        for d in (tmp_path / "a", tmp_path / "a" / "b", home, home / "run"):
+            assert d.stat().st_mode & 0o077 == 0, oct(d.stat().st_mode)
+    finally:
+        stop_daemon(home)
+        stop_warm(home)
+
+
 def test_relative_workspace_and_environment_resolve_as_in_the_client(vsh_home: Path, tmp_path: Path, warm: int) -> None:
     (vsh_home / "config.toml").write_text('[sandbox]\nenv_allow = ["T_PASSED"]\n')
     (tmp_path / "rel" / "sub").mkdir(parents=True)

@@ -167,7 +167,10 @@ def start_server(run_dir: str, environ: Mapping[str, str]) -> None:
     except OSError:
         pass
     try:
-        os.makedirs(run_dir, mode=0o700, exist_ok=True)
+        # Only inside an existing state root: creating the root itself is vshell.state's job (it
+        # makes it 0700 and checks it); a run that creates it starts the server next time.
+        if not os.path.isdir(run_dir):
+            os.mkdir(run_dir, 0o700)
         os.close(os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
         os.utime(mark)
         from vshell.supervise import spawn
