@@ -45,16 +45,9 @@ def default_context(env: Environment) -> str:
 
 
 def _can_ask(env: Environment) -> bool:
-    return _tty_opens() if env.tty is None else env.tty
+    from vshell.runfast import tty_opens
 
-
-def _tty_opens(path: str = "/dev/tty") -> bool:
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
-    except OSError:
-        return False
-    os.close(fd)
-    return True
+    return tty_opens() if env.tty is None else env.tty
 
 
 def _short(line: str) -> str:

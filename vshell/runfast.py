@@ -39,13 +39,16 @@ _SO_PEERCRED = 17  # Linux
 
 
 def state_root(environ: Mapping[str, str]) -> str:
-    """$VSH_HOME, else the platform's data directory (vshell.state.StatePaths.from_env agrees)."""
+    """vsh's state root: $VSH_HOME, else the platform's data directory; made absolute against the
+    working directory without resolving `..` (vshell.state.StatePaths.from_env is this, as a Path)."""
     home = environ.get("VSH_HOME")
     if home:
-        return os.path.abspath(os.path.expanduser(home))
-    if sys.platform == "darwin":
-        return os.path.expanduser("~/Library/Application Support/vsh")
-    return os.path.join(environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "vsh")
+        root = os.path.expanduser(home)
+    elif sys.platform == "darwin":
+        root = os.path.expanduser("~/Library/Application Support/vsh")
+    else:
+        root = os.path.join(environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "vsh")
+    return os.path.join(os.getcwd(), root)
 
 
 def session_id() -> str:
@@ -208,7 +211,8 @@ def run(args: Sequence[str]) -> int | None:
         sock.close()
 
 
-def _tty_opens() -> bool:
+def tty_opens() -> bool:
+    """Whether /dev/tty opens: a person could be asked on this process's terminal."""
     try:
         fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError:
@@ -226,7 +230,7 @@ def _run(sock: _socket.socket, args: Sequence[str], ran: list[int]) -> int | Non
     status_r, status_w = os.pipe()
     try:
         send_msg(sock, [PROTOCOL, install_id(), os.getcwdb(), str(umask).encode(),
-                        b"1" if stdin_tty else b"0", b"1" if stdin_tty and _tty_opens() else b"0",
+                        b"1" if stdin_tty else b"0", b"1" if stdin_tty and tty_opens() else b"0",
                         str(status_w).encode(), os.fsencode(session_id()), view_id(), *environ_fields(os.environ),
                         *map(os.fsencode, args[1:])])
         reply = recv_msg(sock)

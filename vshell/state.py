@@ -7,16 +7,8 @@ data directory. The sandbox hides this whole root; keeping it in one tree is wha
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-
-def default_root() -> Path:
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / "vsh"
-    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data) / "vsh"
 
 
 @dataclass(frozen=True)
@@ -27,10 +19,9 @@ class StatePaths:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> StatePaths:
-        env = os.environ if environ is None else environ
-        home = env.get("VSH_HOME")
-        root = Path(home).expanduser() if home else default_root()
-        return cls(root.absolute())
+        from vshell.runfast import state_root  # one definition, shared with the thin client
+
+        return cls(Path(state_root(os.environ if environ is None else environ)))
 
     @property
     def config(self) -> Path:
