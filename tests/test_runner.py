@@ -17,7 +17,8 @@ import pytest
 from conftest import needs_bwrap
 from test_sandbox_redteam import Box, _procs_with, _stop_proxies, box, shared
 
-from vshell.runner import RunRequest, _descendants, run_host
+from vshell.runner import RunRequest, run_host
+from vshell.supervise import descendants
 
 # fixtures shared with the red-team tests: one proxy daemon per module, a fresh workspace per test
 __all__ = ["_stop_proxies", "box", "shared"]
@@ -131,12 +132,12 @@ def test_descendants_of_a_process_tree() -> None:
     proc = subprocess.Popen(["sh", "-c", "sleep 30 & sleep 30 & wait"])
     try:
         deadline = time.monotonic() + 10
-        while len(_descendants(proc.pid, 1)) < 2 and time.monotonic() < deadline:
+        while len(descendants(proc.pid, 1)) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert len(_descendants(proc.pid, 1)) == 2
-        assert _descendants(proc.pid, 2) == []
+        assert len(descendants(proc.pid, 1)) == 2
+        assert descendants(proc.pid, 2) == []
     finally:
-        for pid in _descendants(proc.pid, 1):
+        for pid in descendants(proc.pid, 1):
             os.kill(pid, signal.SIGKILL)
         proc.kill()
         proc.wait()
@@ -158,7 +159,7 @@ def test_a_signal_before_the_command_exists_is_not_lost(box: Box, sig: signal.Si
     proc = subprocess.Popen(box.command("sleep 30.5151"), env=box.environ, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     def run_bwrap_started() -> bool:  # the run's own bubblewrap, not the probe or the proxy start
-        for pid in _descendants(proc.pid, 1):
+        for pid in descendants(proc.pid, 1):
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             except OSError:

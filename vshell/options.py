@@ -57,7 +57,6 @@ COMMANDS: dict[str, tuple[tuple[Option, ...], str, bool]] = {
     "check": (CHECK, "line", False),
     "classify": (CLASSIFY, "line", True),
 }
-OPTIONS = RUN  # `vsh run`'s, the ones the thin client parses
 
 
 def defaults(options: Sequence[Option] = RUN, rest: str = "argv") -> dict[str, object]:

@@ -31,11 +31,10 @@ from vshell.sandbox_spec import (
     inside_forwarder,
 )
 from vshell.state import StatePaths
-from vshell.supervise import Child, Supervisor, descendants, read_available, sandbox_started, spawn
+from vshell.supervise import Child, Supervisor, read_available, sandbox_started, spawn
 
 __all__ = ["Prepared", "RunRequest", "begin_spec", "end_spec", "execute", "prepared", "resolve_cwd",
            "resolve_workspace", "run_host", "run_spec"]
-_descendants = descendants  # tests walk the process tree with it
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,6 @@ class RunRequest:
 class Prepared:
     """A decided run, ready to start: `spec` is what runs in the sandbox (None for --host)."""
 
-    req: RunRequest
     cwd: Path
     spec: SandboxSpec | None
 
@@ -92,7 +90,7 @@ def prepared(env: Environment, req: RunRequest) -> Iterator[Prepared]:
         raise VshError(f"cannot decide: part of vsh is missing ({e.name})",
                        hint="reinstall vsh; nothing ran") from None
     if req.host:
-        yield Prepared(req, cwd, None)
+        yield Prepared(cwd, None)
         return
     from vshell.sandbox import build_spec, describe, ensure_available
 
@@ -102,7 +100,7 @@ def prepared(env: Environment, req: RunRequest) -> Iterator[Prepared]:
                           extra_env={**req.extra_env, **proxy_env})
         spec = wrap_for_network(spec)
         env.trace(f"sandbox: {describe(spec)}")
-        yield Prepared(req, cwd, spec)
+        yield Prepared(cwd, spec)
 
 
 def request_from_args(values: Mapping[str, Any]) -> RunRequest:
@@ -249,9 +247,8 @@ def compiled_forwarder(source: Path, run_dir: Path) -> Path:
         code = compile(source.read_bytes(), str(INSIDE_FORWARDER), "exec", dont_inherit=True)
         header = MAGIC_NUMBER + (0).to_bytes(4, "little") + (st.st_mtime_ns // 10**9 & 0xFFFFFFFF).to_bytes(
             4, "little") + (st.st_size & 0xFFFFFFFF).to_bytes(4, "little")
-        from vshell.state import atomic_write, make_private_dirs
+        from vshell.state import atomic_write  # it makes run_dir (0700) when missing
 
-        make_private_dirs(run_dir)
         atomic_write(target, header + marshal.dumps(code))
         for old in run_dir.glob("forwarder-*.pyc"):
             if old != target:

@@ -236,7 +236,7 @@ class Server:
             try:
                 status = end_spec(spec, baseline, status, started=not done or msg[2] == b"1", note=env.warn)
             except VshError as e:
-                return [b"end", str(exit_code_for(e, run_like=True)).encode(), *refused(e)[2:]]
+                return [b"end", *refused(e)[1:]]
             audit_run(env, req, p.cwd, status, started_at, spec.network.mode, via="warm")
             return [b"end", str(status).encode(), os.fsencode(err.getvalue())]
 
