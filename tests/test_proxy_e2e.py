@@ -95,6 +95,9 @@ class _Upstream(ThreadingHTTPServer):
     """HTTP and HTTPS on one port (TLS detected from the first byte), echoing what it received."""
 
     daemon_threads = True
+    # socketserver's default backlog of 5 drops SYNs when fifty requests arrive at once (each
+    # retried a second later); a real server listens with a deep backlog.
+    request_queue_size = 128
 
     def __init__(self, ctx: ssl.SSLContext) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -526,6 +529,10 @@ def test_fifty_concurrent_tokens_never_cross(world: World, seen: list[Any], tmp_
     def one(i: int) -> tuple[int, str]:
         with _register(world, refs[i]) as chan:
             r = _curl(world, chan, f"https://api.fal.run/who/{i}")
+            if r.returncode != 0 or _status(r) != 200:  # say what the proxy decided, not just "49 != 50"
+                trail = [e for e in _audit(world) if e.get("path") == f"/who/{i}" or e.get("run") == chan.run_id]
+                raise AssertionError(f"request {i}: curl rc={r.returncode} out={r.stdout!r} "
+                                     f"err={r.stderr!r} proxy audit={trail}")
             return i, r.stdout
 
     with ThreadPoolExecutor(max_workers=50) as pool:
