@@ -280,6 +280,11 @@ def test_mutates_shell_state() -> None:
     assert classify("export PAGER=x").mutates_shell_state
     assert not classify("export A=1").mutates_shell_state
     assert not classify("ls").mutates_shell_state
+    # exporting a function changes what every later child shell runs; printing one does not
+    assert classify("export -f g").mutates_shell_state
+    assert classify("declare -fx g").mutates_shell_state
+    assert classify("typeset -xf g").mutates_shell_state
+    assert not classify("declare -f g").mutates_shell_state
 
 
 def test_keys_ignore_meaning_neutral_spelling() -> None:

@@ -1465,9 +1465,9 @@ def _check_declare(w: _Walker, args: Sequence[Word], k: list[str]) -> list[tuple
     for a in args:
         v = a.value
         if a.literal and v.startswith(("-", "+")):
-            if "f" in v and k[0] in ("export", "declare", "typeset", "readonly") and k[0] == "export":
+            if v.startswith("-") and "f" in v and (k[0] == "export" or "x" in v):  # declare -fx too
                 w.mutates = True
-                out.append((None, "export -f exports a shell function"))
+                out.append((None, f"{k[0]} {v} exports a shell function"))
             continue
         m = _ASSIGN_WORD.match(v)
         name = m.group(1) if m else v.split("=", 1)[0]
