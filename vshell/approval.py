@@ -23,6 +23,7 @@ from vshell.errors import PolicyRefused, StateError, UsageError
 from vshell.grants import SESSION_MAX, TEN_MINUTES, GrantStore, default_session_id
 from vshell.model import Classification, Risk
 from vshell.rules import RuleStore, TrustRule
+from vshell.utf8 import encodable
 
 REFUSALS_BEFORE_GIVING_UP = 3
 _SHOWN = 120
@@ -239,6 +240,11 @@ def _apply_answer(env: Environment, store: RuleStore, grants: GrantStore, d: Dec
     choice = answer.choice
     if choice == "once":
         return _final(d, "allow", "prompt", "the person allowed it once")
+    if not _storable(d, answer, choice):
+        env.warn("this line holds bytes that are not UTF-8, which vsh cannot store: the answer holds "
+                 "for this run only")
+        decision = "deny" if choice not in ("10m", "session", "always") else "allow"
+        return _final(d, decision, "prompt", "the person answered for this run only")
     if choice in ("10m", "session"):
         ttl = TEN_MINUTES if choice == "10m" else SESSION_MAX
         for kind, value in _grant_targets(d):
@@ -253,6 +259,14 @@ def _apply_answer(env: Environment, store: RuleStore, grants: GrantStore, d: Dec
         env.warn(show(f"stored {rule.describe()}"))
         return replace(_final(d, decision, "prompt", f"the person stored {rule.describe()}"), rule=rule)
     return _final(d, "deny", "prompt", "the person did not allow it")
+
+
+def _storable(d: Decision, answer: Any, choice: str) -> bool:
+    if choice in ("10m", "session"):
+        return all(encodable(value) for _, value in _grant_targets(d))
+    if choice in ("always", "never"):
+        return encodable(answer.pattern) and encodable(str(answer.scope or ""))
+    return True
 
 
 def _grant_targets(d: Decision) -> list[tuple[str, str]]:

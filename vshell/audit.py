@@ -21,6 +21,7 @@ from typing import Any
 
 from vshell.errors import StateError
 from vshell.state import StatePaths
+from vshell.utf8 import dumps
 
 KINDS = ("decision", "run", "proxy")
 MAX_STRING = 4000  # longer strings are cut: the log is for people, not a copy of every byte
@@ -101,7 +102,7 @@ def append(paths: StatePaths, kind: str, record: dict[str, Any]) -> None:
     if kind not in KINDS:
         raise ValueError(f"unknown audit kind {kind!r}")
     entry = {"ts": round(time.time(), 3), "kind": kind, **_clean(record)}
-    data = (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    data = (dumps(entry, separators=(",", ":")) + "\n").encode("utf-8")
     try:
         paths.ensure()
         fd = os.open(paths.audit_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)

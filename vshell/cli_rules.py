@@ -15,6 +15,7 @@ from vshell.environment import Environment
 from vshell.errors import UsageError
 from vshell.options import CHECK
 from vshell.state import atomic_write
+from vshell.utf8 import dumps
 
 CHECK_EPILOG = """\b
 Examples:
@@ -54,7 +55,7 @@ def _env(ctx: click.Context) -> Environment:
 
 
 def _echo_json(env: Environment, value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False), file=env.stdout)
+    print(dumps(value, indent=2), file=env.stdout)
 
 
 @click.command(epilog=CHECK_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -173,7 +174,7 @@ def export(ctx: click.Context, file: Path | None) -> None:
     env = _env(ctx)
     with RuleStore(env.paths) as store:
         doc = store.export()
-    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    text = dumps(doc, indent=2) + "\n"
     if file is None or str(file) == "-":
         env.stdout.write(text)
         return

@@ -33,7 +33,9 @@ def _line_from(words: tuple[str, ...]) -> str:
 
 
 def _echo_json(env: Environment, value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False), file=env.stdout)
+    from vshell.utf8 import dumps
+
+    print(dumps(value, indent=2), file=env.stdout)
 
 
 def check_command(env: Environment, *, as_json: bool, context: str | None, host: bool, cwd: Path | str | None,

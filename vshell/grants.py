@@ -15,8 +15,10 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from vshell.errors import UsageError
 from vshell.model import Action, Classification
 from vshell.rules import RuleStore
+from vshell.utf8 import encodable, lookup_key
 
 TEN_MINUTES = 600.0
 SESSION_MAX = 12 * 3600.0
@@ -75,6 +77,8 @@ class GrantStore:
     def add(self, *, session: str, tool: str, kind: str, value: str, ttl: float, now: float) -> Grant:
         if kind not in GRANT_KINDS:
             raise ValueError(f"unknown grant kind {kind!r}")
+        if not encodable(value):
+            raise UsageError("a grant cannot hold bytes that are not UTF-8")
         expires = now + min(ttl, SESSION_MAX)
 
         def do(conn: sqlite3.Connection) -> Grant:
@@ -89,6 +93,7 @@ class GrantStore:
         return self.store.run_write(do)
 
     def refusals(self, session: str, tool: str, key: str) -> int:
+        key = lookup_key(key)  # only counted
         rows = self.store.query(
             "SELECT count FROM refusals WHERE session = ? AND tool = ? AND key = ?", (session, tool, key)
         )
@@ -96,6 +101,7 @@ class GrantStore:
 
     def record_refusal(self, session: str, tool: str, key: str, now: float) -> int:
         """Count one more refusal of `key` in `session`; returns the new count."""
+        key = lookup_key(key)
 
         def do(conn: sqlite3.Connection) -> int:
             conn.execute(

@@ -25,10 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from vshell.display import visible
 from vshell.errors import StateError, UsageError
 from vshell.model import Classification
 from vshell.patterns import ANY_FIRST_WORD, Pattern, compile_pattern, matches_classification
 from vshell.state import StatePaths
+from vshell.utf8 import encodable, lookup_key
 
 TOOLS = ("bash", "host_bash")
 DECISIONS = ("allow", "ask", "deny")
@@ -140,6 +142,10 @@ def validate_spec(spec: RuleSpec, *, now: float, check_examples: bool = True) ->
         raise UsageError(f"unknown decision {spec.decision!r} (expected allow, ask or deny)")
     if not isinstance(spec.pattern, str):
         raise UsageError("pattern must be a string")
+    for what, text in (("pattern", spec.pattern), ("scope", str(spec.scope or "")), ("note", spec.note or ""),
+                       *(("example", t) for t in (*spec.match, *spec.not_match) if isinstance(t, str))):
+        if not encodable(text):
+            raise UsageError(f"the {what} holds bytes that are not UTF-8; rules hold text: {visible(text)}")
     try:
         compile_pattern(spec.pattern)
     except ValueError as e:
@@ -379,7 +385,9 @@ class RuleStore:
     def candidates(self, c: Classification) -> builtins.list[TrustRule]:
         """The unexpired rules that could match some action of `c` or the line itself, found through
         the index-word and exact-line indexes (so 10,000 rules cost what the relevant few cost)."""
-        words = sorted({w for a in c.actions for w in a.words} | {ANY_FIRST_WORD})
+        # Lookup keys: a word with bytes that are not UTF-8 cannot be stored, so it only has to find
+        # nothing; every hit is matched again below against the real words.
+        words = sorted({lookup_key(w) for a in c.actions for w in a.words} | {ANY_FIRST_WORD})
         now = self._clock()
         rows: dict[int, str] = {}
         # In chunks: a line may carry more words than SQLite accepts parameters.
@@ -389,7 +397,7 @@ class RuleStore:
             rows.update(self.query(
                 f"SELECT id, pattern FROM rules WHERE (index_word IN ({marks}) OR line = ?) "
                 "AND (expires IS NULL OR expires > ?)",
-                (*chunk, c.command, now),
+                (*chunk, lookup_key(c.command), now),
             ))
         # Keep only the rules whose pattern matches something here (decide() consults only those),
         # and read the whole row for those few.
