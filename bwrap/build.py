@@ -1,11 +1,17 @@
 """The Linux backend: a SandboxSpec turned into a bubblewrap argv (a list, end to end, never a string).
 
-Pure: nothing here touches the disk or the environment; vshell.sandbox.build_spec has already walked
+Pure but for one look at which /proc files this kernel has: nothing here touches the disk or the
+environment; vshell.sandbox.build_spec has already walked
 the workspace, resolved symlinks and refused what cannot be protected.
 
 Mount order is the security argument, later mounts shadow earlier ones:
 
-1. the whole system read-only (`--ro-bind / /`), a fresh /dev and /proc (this pid namespace only);
+1. the whole system read-only (`--ro-bind / /`), a fresh /dev and /proc (this pid namespace only),
+   with the kernel's knobs in /proc read-only and its debugging files masked (PROC_READ_ONLY,
+   PROC_MASKED). bubblewrap covers /proc/sys only when it is writable by access(2), which it never
+   claims to be; yet sysctl files are checked by owner bits against the *kernel* uid, so a run
+   started by root (kernel uid 0 inside its user namespace too) could otherwise set
+   kernel.core_pattern and have the kernel run a workspace script as host root;
 2. private tmpfs over /tmp, /var/tmp, /dev/shm and /run: host unix sockets live there (docker,
    dbus, agents) and a read-only mount does not stop connect(2) on a socket file;
    HOME is bound back read-only when it lived under one of those roots;
@@ -24,6 +30,7 @@ vshell.sandbox.quarantine_new_protected).
 
 from __future__ import annotations
 
+import os
 import platform
 import struct
 from collections.abc import Iterable
@@ -55,6 +62,15 @@ NAMESPACE_FLAGS: tuple[str, ...] = (
     "vsh",
 )
 
+# /proc entries that change the host kernel when written, bound read-only onto themselves; and entries
+# that only show host kernel state, covered with /dev/null (a file) or an empty read-only tmpfs.
+PROC_READ_ONLY: tuple[str, ...] = (
+    "/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs", "/proc/acpi", "/proc/scsi",
+    "/proc/asound", "/proc/latency_stats", "/proc/driver",
+)
+PROC_MASKED_FILES: tuple[str, ...] = ("/proc/kcore", "/proc/keys", "/proc/key-users", "/proc/timer_list",
+                                      "/proc/sched_debug", "/proc/kallsyms", "/proc/kmsg")
+
 # Roots replaced by a private tmpfs (host sockets and scratch space live there).
 PRIVATE_ROOTS: tuple[Path, ...] = (Path("/tmp"), Path("/var/tmp"), Path("/run"))
 
@@ -76,12 +92,26 @@ def _pairs(flag: str, paths: Iterable[Path]) -> list[str]:
     return out
 
 
+def system_mounts() -> list[str]:
+    """Step 1: the system read-only, a fresh /dev, this pid namespace's /proc with the host kernel's
+    knobs read-only and its debugging files masked (vshell.sandbox.probe checks it with these)."""
+    argv = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    for path in PROC_READ_ONLY:
+        argv += ["--ro-bind-try", path, path]
+    for path in PROC_MASKED_FILES:
+        # A file cannot be created in procfs: cover only what this kernel has (the sandbox's /proc
+        # shows the same global entries as the host's). The one look at the disk in this module.
+        if os.path.exists(path):
+            argv += ["--ro-bind", "/dev/null", path]
+    return argv
+
+
 def mounts(spec: SandboxSpec, hidden_dirs: frozenset[Path]) -> list[str]:
     """The filesystem part of the argv, in the order described in the module docstring.
 
     `hidden_dirs` says which hidden paths are directories (the rest are files); build_spec knows.
     """
-    argv = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    argv = system_mounts()
     for root in PRIVATE_ROOTS:
         argv += ["--tmpfs", str(root)]
     argv += ["--tmpfs", "/dev/shm"]
@@ -146,11 +176,13 @@ def build_argv(
         raise ValueError(f"cwd {spec.cwd} is outside the workspace {spec.workspace}")
     dirs = hidden_dirs if hidden_dirs is not None else frozenset(
         [*spec.hidden, *([spec.state_root] if spec.state_root else [])])
-    argv = [bwrap, *NAMESPACE_FLAGS, *mounts(spec, dirs), "--chdir", str(spec.cwd), "--clearenv"]
+    # The environment is bubblewrap's own (the caller spawns it with exactly spec.env), never
+    # `--setenv` arguments: every local user can read a process's argv, and the environment holds
+    # the run's proxy token.
     for key, value in spec.env.items():
         if not key or "=" in key or "\0" in key or "\0" in value:
             raise ValueError(f"environment name or value not representable: {key!r}")
-        argv += ["--setenv", key, value]
+    argv = [bwrap, *NAMESPACE_FLAGS, *mounts(spec, dirs), "--chdir", str(spec.cwd)]
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
     if status_fd is not None:
@@ -160,11 +192,17 @@ def build_argv(
 
 # ---------------------------------------------------------------------------------------------------
 # seccomp: a classic-BPF program built by hand (no libseccomp needed), passed to `bwrap --seccomp FD`.
-# It refuses socket(AF_UNIX, ...) — host unix sockets reachable through the read-only system would
-# otherwise be a way out (connect(2) ignores read-only mounts) — and io_uring, whose operations
-# bypass syscall filtering. socketpair(2) stays allowed: it connects nowhere.
+# socket(2) is allowed only for the families ALLOWED_FAMILIES: AF_UNIX is refused (host unix sockets
+# reachable through the read-only system would otherwise be a way out: connect(2) ignores read-only
+# mounts), and so is every family a network namespace does not confine (AF_VSOCK reaches the
+# hypervisor, and the rest have no business in a sandbox: packet, bluetooth, alg, can, ...). io_uring
+# is refused: its operations bypass syscall filtering. socketpair(2) stays allowed: it connects nowhere.
 
 AF_UNIX = 1
+AF_INET = 2
+AF_INET6 = 10
+AF_NETLINK = 16  # the sandbox's own network namespace (getaddrinfo, getifaddrs)
+ALLOWED_FAMILIES = (AF_INET, AF_INET6, AF_NETLINK)
 EPERM = 1
 _LD_ABS_W = 0x20  # BPF_LD | BPF_W | BPF_ABS
 _JEQ_K = 0x15  # BPF_JMP | BPF_JEQ | BPF_K
@@ -194,20 +232,22 @@ def seccomp_program(machine: str | None = None) -> bytes | None:
     if arch is None:
         return None
     audit_arch, nr_socket, (u1, u2, u3) = arch
+    deny, allow = 14, 15  # the two final returns; jump offsets count from the next instruction
     prog = [
         _insn(_LD_ABS_W, 4),  # 0: arch
         _insn(_JEQ_K, audit_arch, 1, 0),  # 1: native -> 3
         _insn(_RET_K, RET_EPERM),  # 2
         _insn(_LD_ABS_W, 0),  # 3: nr
-        _insn(_JGE_K, X32_SYSCALL_BIT, 7, 0),  # 4: x32 -> 12
-        _insn(_JEQ_K, nr_socket, 4, 0),  # 5: socket -> 10
-        _insn(_JEQ_K, u1, 5, 0),  # 6 -> 12
-        _insn(_JEQ_K, u2, 4, 0),  # 7 -> 12
-        _insn(_JEQ_K, u3, 3, 0),  # 8 -> 12
+        _insn(_JGE_K, X32_SYSCALL_BIT, deny - 5, 0),  # 4: x32 -> deny
+        _insn(_JEQ_K, nr_socket, 10 - 6, 0),  # 5: socket -> 10
+        _insn(_JEQ_K, u1, deny - 7, 0),  # 6: io_uring -> deny
+        _insn(_JEQ_K, u2, deny - 8, 0),  # 7
+        _insn(_JEQ_K, u3, deny - 9, 0),  # 8
         _insn(_RET_K, RET_ALLOW),  # 9
         _insn(_LD_ABS_W, 16),  # 10: args[0] (domain), low 32 bits (little-endian)
-        _insn(_JEQ_K, AF_UNIX, 0, 1),  # 11: AF_UNIX -> 12 else 13
-        _insn(_RET_K, RET_EPERM),  # 12
-        _insn(_RET_K, RET_ALLOW),  # 13
+        *(_insn(_JEQ_K, family, allow - (12 + i), 0) for i, family in enumerate(ALLOWED_FAMILIES)),  # 11-13
+        _insn(_RET_K, RET_EPERM),  # 14: deny
+        _insn(_RET_K, RET_ALLOW),  # 15: allow
     ]
+    assert len(prog) == allow + 1
     return b"".join(prog)

@@ -687,3 +687,48 @@ def test_b04_symlinked_credential_store_hides_its_target(tmp_path: Path, shared:
     r = b.run("cat ~/.aws/credentials ~/dotfiles/aws/credentials; echo end")
     assert "end" in r.stdout, r
     assert "SECRET" not in r.stdout + r.stderr
+
+
+# The host kernel through /proc ------------------------------------------------------------------
+# Run as root (as CI is), a sysctl file is writable by its owner bits alone: the kernel's uid is 0
+# inside the user namespace too. Writing kernel.core_pattern = "|/workspace/x.sh" made the kernel run
+# a workspace script as host root, outside every namespace. The probes only open for appending (which
+# writes nothing), so a regression cannot change the host.
+KERNEL_KNOBS = ("/proc/sys/kernel/core_pattern", "/proc/sys/kernel/printk_ratelimit", "/proc/sys/vm/drop_caches",
+                "/proc/sys/fs/binfmt_misc/register", "/proc/sysrq-trigger")
+
+
+def test_host_kernel_settings_cannot_be_opened_for_writing(box: Box) -> None:
+    probes = "; ".join(f"(exec 4>>{p}) 2>/dev/null && echo WRITABLE {p}" for p in KERNEL_KNOBS)
+    r = box.run(f"{probes}; cat /proc/sys/kernel/ostype; echo done")
+    assert r.returncode == 0 and "done" in r.stdout, r
+    assert "WRITABLE" not in r.stdout, r.stdout
+    assert "Linux" in r.stdout  # still readable: programs read their limits there
+
+
+def test_host_kernel_debug_files_are_masked(box: Box) -> None:
+    r = box.run("for f in /proc/kcore /proc/keys /proc/timer_list /proc/kallsyms; do "
+                "[ -e $f ] && echo \"$f $(head -c 64 $f 2>/dev/null | wc -c)\"; done; echo done")
+    assert "done" in r.stdout, r
+    for line in r.stdout.splitlines()[:-1]:
+        assert line.endswith(" 0"), r.stdout  # /dev/null where the host has them
+
+
+SOCKET_FAMILIES_PROBE = (
+    "import socket\n"
+    "for name, fam, typ in (('INET', 2, 1), ('INET6', 10, 1), ('NETLINK', 16, 3), ('VSOCK', 40, 1),\n"
+    "                       ('PACKET', 17, 3), ('ALG', 38, 5), ('BLUETOOTH', 31, 1), ('UNIX', 1, 1)):\n"
+    "    try:\n        socket.socket(fam, typ).close()\n        print(name, 'OK')\n"
+    "    except OSError as e:\n        print(name, 'REFUSED', e.errno)\n")
+
+
+def test_socket_families_a_network_namespace_does_not_confine_are_refused(box: Box) -> None:
+    """vsock ignores network namespaces (on a VM it reaches the hypervisor's services); the filter
+    allows only the families the sandbox's own network namespace confines."""
+    (box.workspace / "families.py").write_text(SOCKET_FAMILIES_PROBE)
+    r = box.run(argv=["python3", "families.py"])
+    assert r.returncode == 0, r
+    got = dict(line.split(" ", 1) for line in r.stdout.splitlines())
+    assert got["INET"] == "OK" and got["INET6"] in ("OK", "REFUSED 97") and got["NETLINK"] == "OK", got
+    for name in ("VSOCK", "PACKET", "ALG", "BLUETOOTH", "UNIX"):
+        assert got[name] == "REFUSED 1", (name, got)  # EPERM from the filter, whatever the kernel has

@@ -485,6 +485,8 @@ def check_bind_targets(spec: SandboxSpec) -> None:
 # The probe
 
 _PROBE_MARK = "vsh-probe-ok"
+# Part of the cached success: a probe that checks more invalidates what an older one cached.
+_PROBE_VERSION = "2"  # 2: /proc/sys must not open for writing
 _FIX = "install bubblewrap and allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)"
 
 
@@ -506,7 +508,7 @@ def probe(paths: StatePaths, *, fresh: bool = False) -> str:
     boot = _boot_id()
     if not fresh and boot and sys.platform.startswith("linux"):
         try:
-            if _cache(paths).read_text() == boot:
+            if _cache(paths).read_text() == f"{boot} {_PROBE_VERSION}":
                 return "bubblewrap works (cached for this boot)"
         except OSError:
             pass
@@ -518,16 +520,19 @@ def probe(paths: StatePaths, *, fresh: bool = False) -> str:
     import socket
     import subprocess
 
-    from vshell.bwrap.build import NAMESPACE_FLAGS
+    from vshell.bwrap.build import NAMESPACE_FLAGS, system_mounts
 
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         port = listener.getsockname()[1]
+        # Opening a sysctl for appending writes nothing; it must fail (run as root, owner bits alone
+        # would allow it: the kernel's uid is still 0 inside the user namespace).
         script = (f"exec 3<>/dev/tcp/127.0.0.1/{port} && echo reached; "
+                  "(exec 4>>/proc/sys/kernel/core_pattern) 2>/dev/null && echo sysctl-writable; "
                   f"[ -r /proc/1/cmdline ] && echo {_PROBE_MARK}")
-        argv = [bwrap, *NAMESPACE_FLAGS, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+        argv = [bwrap, *NAMESPACE_FLAGS, *system_mounts(),
                 "--", "/bin/bash", "--noprofile", "--norc", "-c", script]
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=20, env={})
@@ -538,13 +543,16 @@ def probe(paths: StatePaths, *, fresh: bool = False) -> str:
     if "reached" in done.stdout:
         raise SandboxUnavailable("the sandbox is not cut off from the network: a probe reached the host",
                                  hint="bubblewrap must be able to unshare the network namespace")
+    if "sysctl-writable" in done.stdout:
+        raise SandboxUnavailable("the sandbox could change host kernel settings: /proc/sys is writable inside",
+                                 hint="this bubblewrap cannot bind /proc/sys read-only; update bubblewrap")
     if _PROBE_MARK not in done.stdout:
         err = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise SandboxUnavailable(f"the sandbox backend does not work here: {err}", hint=_FIX,
                                  detail=done.stderr)
     if boot:
         try:
-            atomic_write(_cache(paths), boot.encode(), 0o600)
+            atomic_write(_cache(paths), f"{boot} {_PROBE_VERSION}".encode(), 0o600)
         except OSError:
             pass  # an uncached success only costs the next run another probe
     return f"{bwrap} creates user, pid, net, ipc, uts namespaces; host loopback unreachable"
