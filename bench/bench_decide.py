@@ -122,10 +122,22 @@ def main() -> None:
             subprocess.run(argv, env=env, capture_output=True, check=False)
         base = cold([py, "-c", "pass"], env, args.cold)
         helps = cold([py, "-m", "vshell", "--help"], env, args.cold)
+        (home / "config.toml").write_text("[sandbox]\nwarm_server = false\n")  # in-process: the cold figure
+        check_argv = [py, "-m", "vshell", "check", "--context", "headless", "--json", "--", LINE]
         classify = cold([py, "-m", "vshell", "classify", "--json", "--", LINE], env, args.cold)
-        check = cold([py, "-m", "vshell", "check", "--context", "headless", "--json", "--", LINE], env, args.cold)
-        print(f"cold `vsh check` ({args.rules} rules): median {check:.1f} ms (goal <= 150 ms) "
+        check = cold(check_argv, env, args.cold)
+        print(f"cold `vsh check` ({args.rules} rules), in-process: median {check:.1f} ms (goal <= 150 ms) "
               f"{'OK' if check <= 150 else 'OVER'}")
+        (home / "config.toml").write_text("")
+        # A call starts the warm server, at most once per 10 s: call until its socket appears.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (home / "run" / "warm.sock").exists():
+            subprocess.run(check_argv, env=env, capture_output=True, check=False)
+            time.sleep(0.5)
+        if (home / "run" / "warm.sock").exists():
+            warm = cold(check_argv, env, args.cold)
+            print(f"warm `vsh check` ({args.rules} rules), answered by the warm server (every call after the "
+                  f"first): median {warm:.1f} ms ({check / warm:.1f}x faster than in-process)")
         print(f"  baselines: `python -c pass` {base:.1f} ms (check = {check / base:.1f}x); "
               f"`vsh --help` {helps:.1f} ms (check = {check / helps:.2f}x); "
               f"`vsh classify` {classify:.1f} ms (check = {check / classify:.2f}x, "

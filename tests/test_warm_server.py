@@ -347,5 +347,69 @@ def test_eligibility() -> None:
     assert not runfast.eligible(["run", "--debug", "--", "true"], environ)
     assert not runfast.eligible(["run", "--", "true"], {"LOG_LEVEL": "DEBUG"})
     assert not runfast.eligible(["run", "--help"], environ)
-    assert not runfast.eligible(["check", "--", "true"], environ)
+    assert runfast.eligible(["check", "--json", "--", "true"], environ)
+    assert runfast.eligible(["classify", "--", "true"], environ)
+    assert not runfast.eligible(["classify", "-"], environ)  # reads standard input: the client's
+    assert not runfast.eligible(["classify", "--jsonl"], environ)
+    assert not runfast.eligible(["check", "--", "true"], {"LOG_LEVEL": "debug"})
+    assert not runfast.eligible(["explain", "--", "true"], environ)
     assert not runfast.eligible(["--debug", "run", "--", "true"], environ)
+
+
+# -- vsh check and vsh classify ----------------------------------------------------------------------
+
+READ_ONLY_CALLS = [
+    ["check", "--", "git status"],
+    ["check", "--json", "--", "rm -rf build"],
+    ["check", "--json", "--context", "conversation", "--", "touch a && ls"],
+    ["check", "--host", "--", "ls"],
+    ["check", "--cwd", "/nonexistent-dir", "--", "ls"],  # a usage error, reported the same way
+    ["check", "--", "ls 'unterminated"],
+    ["classify", "--", "cat a.log | sh"],
+    ["classify", "--json", "--", "find . -delete"],
+    ["classify", "--", "   "],  # a usage error
+]
+
+
+def test_check_and_classify_read_the_same_both_ways(vsh_home: Path, tmp_path: Path) -> None:
+    cold_home = tmp_path / "cold-home"
+    cold_home.mkdir(mode=0o700)
+    for home in (vsh_home, cold_home):
+        (home / "config.toml").write_text("[sandbox]\nwarm_server = " + ("true" if home == vsh_home else "false")
+                                          + "\n")
+        assert run_vsh(["rules", "add", "--pattern", "git status *", "--decision", "allow"], home).returncode == 0
+    start_warm(vsh_home) if not (vsh_home / "run" / "warm.sock").exists() else None
+    for call in READ_ONLY_CALLS:
+        warm_out, cold_out = run_vsh(call, vsh_home), run_vsh(call, cold_home)
+        assert (warm_out.returncode, warm_out.stdout, warm_out.stderr) == (
+            cold_out.returncode, cold_out.stdout.replace(str(cold_home), str(vsh_home)),
+            cold_out.stderr.replace(str(cold_home), str(vsh_home))), call
+    checks = [e for e in audit(vsh_home, "decision") if e.get("source") == "check"]
+    assert [e["line"] for e in checks][:3] == ["git status", "rm -rf build", "touch a && ls"]
+    assert not (cold_home / "run" / "warm.sock").exists()
+
+
+def test_check_and_classify_are_answered_by_the_server(vsh_home: Path, warm: int) -> None:
+    """The point: `vsh check` in a hook before every command costs a round trip, not the imports."""
+    for call in (["check", "--json", "--", "ls"], ["classify", "--", "ls"]):
+        out = subprocess.run([sys.executable, "-X", "importtime", "-m", "vshell", *call], env=vsh_env(vsh_home),
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines()
+                    if line.startswith("import time:")}
+        assert not imported & {"click", "tree_sitter", "vshell.classify", "sqlite3", "json"}, call
+
+
+def test_check_sees_the_grants_of_the_clients_session(vsh_home: Path, warm: int) -> None:
+    from vshell.environment import Environment
+    from vshell.grants import GrantStore
+    from vshell.rules import RuleStore
+
+    (vsh_home / "config.toml").write_text('[approval]\nauto_approve_up_to = "low"\n')
+    before = json.loads(run_vsh(["check", "--json", "--", "touch a"], vsh_home).stdout)
+    assert before["decision"] == "deny"
+    with RuleStore(Environment(environ=vsh_env(vsh_home)).paths) as store:
+        GrantStore(store).add(session=f"sid:{os.getsid(0)}:notty", tool="bash", kind="key", value="touch",
+                              ttl=600, now=time.time())
+    after = json.loads(run_vsh(["check", "--json", "--", "touch a"], vsh_home).stdout)
+    assert after["decision"] == "allow", after

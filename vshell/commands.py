@@ -39,8 +39,9 @@ def _echo_json(env: Environment, value: Any) -> None:
 
 
 def check_command(env: Environment, *, as_json: bool, context: str | None, host: bool, cwd: Path | str | None,
-                  line: tuple[str, ...]) -> None:
-    """Decide a line (allow/ask/deny) without running it, and say why."""
+                  line: tuple[str, ...], session_id: str | None = None) -> None:
+    """Decide a line (allow/ask/deny) without running it, and say why. `session_id`: the terminal
+    session whose grants apply (default: this process's; the warm server passes the client's)."""
     text = _line_from(line)
     directory = (Path(cwd).expanduser() if cwd else Path.cwd()).absolute()
     if not directory.is_dir():
@@ -55,7 +56,8 @@ def check_command(env: Environment, *, as_json: bool, context: str | None, host:
     from vshell.sandbox import resolve_workspace
 
     workspace = resolve_workspace(env, config, None)  # as `vsh run` judges it, refusals included
-    d = evaluate(env, text, tool=tool, context=ctx_name, cwd=directory, workspace=workspace, config=config)
+    d = evaluate(env, text, tool=tool, context=ctx_name, cwd=directory, workspace=workspace, config=config,
+                 session_id=session_id)
     for t in d.trace:
         env.trace(t)
     audit.append(env.paths, "decision", {

@@ -28,7 +28,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-PROTOCOL = b"vsh-warm/1"
+PROTOCOL = b"vsh-warm/2"
 SOCKET_NAME = "warm.sock"
 SPAWN_MARK = "warm.spawned"
 SPAWN_AGAIN_AFTER = 10.0  # seconds: one start attempt per this long when no server answers
@@ -136,13 +136,20 @@ def environ_from(fields: Sequence[bytes]) -> tuple[dict[str, str], int]:
 
 
 def eligible(args: Sequence[str], environ: Mapping[str, str]) -> bool:
-    """Whether this invocation may take the fast path at all (the server judges the rest)."""
-    if not sys.platform.startswith("linux") or not args or args[0] != "run":
+    """Whether this invocation may take the fast path at all (the server judges the rest): a plain
+    `vsh run` (not --host or --debug), `vsh check`, or `vsh classify` of a line given as argument."""
+    if not sys.platform.startswith("linux") or not args or args[0] not in options.COMMANDS:
         return False
     if environ.get("LOG_LEVEL", "").lower() == "debug":
         return False
-    values = options.parse(args[1:])
-    return values is not None and not values["host"] and not values["debug"]
+    values = options.parse_command(args[0], args[1:])
+    if values is None:
+        return False
+    if args[0] == "run":
+        return not values["host"] and not values["debug"]
+    if args[0] == "classify":  # standard input stays the client's
+        return not values["jsonl"] and values["line"] != ("-",)
+    return True
 
 
 def connect(path: str) -> _socket.socket | None:
@@ -184,7 +191,8 @@ def start_server(run_dir: str, environ: Mapping[str, str]) -> None:
 
 
 def run(args: Sequence[str]) -> int | None:
-    """`vsh run ARGS` through the warm server: the exit status, or None to take the in-process path."""
+    """`vsh run|check|classify ARGS` through the warm server: the exit status, or None to take the
+    in-process path."""
     environ = os.environ
     if not eligible(args, environ):
         return None
@@ -232,9 +240,12 @@ def _run(sock: _socket.socket, args: Sequence[str], ran: list[int]) -> int | Non
         send_msg(sock, [PROTOCOL, install_id(), os.getcwdb(), str(umask).encode(),
                         b"1" if stdin_tty else b"0", b"1" if stdin_tty and tty_opens() else b"0",
                         str(status_w).encode(), os.fsencode(session_id()), view_id(), *environ_fields(os.environ),
-                        *map(os.fsencode, args[1:])])
+                        *map(os.fsencode, args)])
         reply = recv_msg(sock)
-        if reply[0] == b"exit":
+        if reply[0] == b"exit":  # refused before running, or check/classify: what it printed
+            if len(reply) > 3 and reply[3]:
+                sys.stdout.write(os.fsdecode(reply[3]))
+                sys.stdout.flush()
             sys.stderr.write(os.fsdecode(reply[2]))
             return int(reply[1])
         if reply[0] != b"plan":

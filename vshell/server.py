@@ -125,6 +125,8 @@ class Server:
 
     def _handle(self, conn: Any, msg: list[bytes]) -> None:
         if msg[0] != PROTOCOL or len(msg) < 10:
+            if msg[0] != PROTOCOL and msg[1:2] == [self.install]:
+                self.stopping = True  # a client of this installation with other code: it starts anew
             send_msg(conn, [b"fallback", b"protocol"])
             return
         if msg[1] != self.install:
@@ -136,7 +138,7 @@ class Server:
             send_msg(conn, [b"fallback", b"another file system view"])
             return
         environ, used = environ_from(msg[9:])
-        args = [os.fsdecode(a) for a in msg[9 + used:]]
+        command, *args = [os.fsdecode(a) for a in msg[9 + used:]] or [""]
         with self.lock:
             why = self.stale()
             if why:
@@ -145,7 +147,10 @@ class Server:
                 send_msg(conn, [b"fallback", b"stale"])
                 return
             with _as_client(cwd, environ, umask):
-                first, end = self._prepare(environ, args, stdin_tty, tty, status_fd, session)
+                if command == "run":
+                    first, end = self._prepare(environ, args, stdin_tty, tty, status_fd, session)
+                else:
+                    first, end = self._answer(command, environ, args, stdin_tty, tty, session), None
         started = False
         try:
             send_msg(conn, first)
@@ -166,6 +171,50 @@ class Server:
         with contextlib.suppress(OSError):
             send_msg(conn, reply)
 
+    def _answer(self, command: str, environ: dict[str, str], args: Sequence[str], stdin_tty: bool, tty: bool,
+                session: str) -> list[bytes]:
+        """`vsh check` or `vsh classify` (a line given as argument) done here, as in the client:
+        the reply carries the exit status and what it printed."""
+        from vshell import commands, options
+        from vshell.cli import exit_code_for, report
+        from vshell.environment import Environment
+        from vshell.errors import VshError
+
+        values = options.parse_command(command, args)
+        if values is None or command not in ("check", "classify"):
+            return [b"fallback", b"options"]
+        self._resolve_home(environ)
+        out, err = io.StringIO(), io.StringIO()
+        env = Environment(stdin=_Stdin(stdin_tty), stdout=out, stderr=err, environ=environ,  # type: ignore[arg-type]
+                          tty=tty, defer_prompts=True)
+        if env.debug:
+            return [b"fallback", b"debug"]
+        try:
+            if not env.config().warm_server:
+                self.stopping = True
+                return [b"fallback", b"disabled"]
+        except VshError:
+            return [b"fallback", b"config"]  # in-process reports it exactly where it would
+        try:
+            if command == "check":
+                commands.check_command(env, session_id=session, **values)  # type: ignore[arg-type]
+                status = 0
+            else:
+                status = commands.classify_command(env, **values)  # type: ignore[arg-type]
+        except VshError as e:
+            report(env, e)
+            status = exit_code_for(e, run_like=False)
+        return [b"exit", str(status).encode(), os.fsencode(err.getvalue()),
+                os.fsencode(out.getvalue())]
+
+    @staticmethod
+    def _resolve_home(environ: dict[str, str]) -> None:
+        """$VSH_HOME made absolute once, here, in the client's directory."""
+        from vshell.state import StatePaths
+
+        if environ.get("VSH_HOME"):
+            environ["VSH_HOME"] = str(StatePaths.from_env(environ).root)
+
     def _prepare(self, environ: dict[str, str], args: Sequence[str], stdin_tty: bool, tty: bool,
                  status_fd: int, session: str) -> tuple[list[bytes], Any]:
         """(the first reply, the function that ends the run or None) for one request, decided as
@@ -176,13 +225,11 @@ class Server:
         from vshell.environment import Environment
         from vshell.errors import VshError
         from vshell.runner import audit_run, begin_spec, command_depth, end_spec, prepared, request_from_args
-        from vshell.state import StatePaths
 
         values = options.parse(args)
         if values is None or values["host"] or values["debug"]:
             return [b"fallback", b"options"], None
-        if environ.get("VSH_HOME"):  # resolved once, here, in the client's directory
-            environ["VSH_HOME"] = str(StatePaths.from_env(environ).root)
+        self._resolve_home(environ)
         err = io.StringIO()
         env = Environment(stdin=_Stdin(stdin_tty), stdout=io.StringIO(), stderr=err, environ=environ,  # type: ignore[arg-type]
                           tty=tty, defer_prompts=True)
