@@ -23,7 +23,7 @@ from pathlib import Path
 
 from vshell.sbpl.check import check_profile
 
-from vshell.sandbox_spec import CREDENTIAL_STORES, SandboxSpec
+from vshell.sandbox_spec import CREDENTIAL_STORES, GIT_DIR_PROTECTED, SandboxSpec
 
 # Only this binary: a `sandbox-exec` found on PATH could be anyone's.
 SANDBOX_EXEC = "/usr/bin/sandbox-exec"
@@ -194,17 +194,28 @@ def _name_regex(components: Sequence[str], *, below: bool) -> str:
     return '#"/' + body + ("(/|$)" if below else "$") + '"'
 
 
+def _either(*words: str) -> str:
+    return "(" + "|".join(_name_body(w) for w in words) + ")"
+
+
+def _git_entries() -> str:
+    """The protected entries of a git directory (GIT_DIR_PROTECTED) as one regex group."""
+    return _either(*(name.rstrip("/") for name in GIT_DIR_PROTECTED))
+
+
 def _inner_git_regex() -> str:
-    """The hooks and config of the git directories kept inside `.git` (vshell.sandbox.inner_git_dirs):
-    submodules' (`.git/modules/NAME/`, NAME may hold slashes, nested `modules/` too) and linked
-    worktrees' (`.git/worktrees/NAME/`). Over-blocks a module or branch path that merely contains
-    such a component: never a gap."""
+    """The protected entries (GIT_DIR_PROTECTED: hooks, config, commondir, ...) of the git
+    directories kept inside `.git` (vshell.sandbox.inner_git_dirs): submodules' (`.git/modules/NAME/`,
+    NAME may hold slashes, nested `modules/` too) and linked worktrees' (`.git/worktrees/NAME/`).
+    Over-blocks a module or branch path that merely contains such a component: never a gap."""
+    return ('#"/' + _name_body(".git") + "/" + _either("modules", "worktrees") + "/.+/"
+            + _git_entries() + '(/|$)"')
 
-    def either(*words: str) -> str:
-        return "(" + "|".join(_name_body(w) for w in words) + ")"
 
-    return ('#"/' + _name_body(".git") + "/" + either("modules", "worktrees") + "/.+/"
-            + either("hooks", "config", "config.worktree") + '(/|$)"')
+def _nested_git_regex() -> str:
+    """The same below any directory: combined with the subpath of a git directory not named `.git`
+    (a bare repository, the target of a `gitdir:` pointer), whose submodules live in its modules/."""
+    return '#"/' + _either("modules", "worktrees") + "/.+/" + _git_entries() + '(/|$)"'
 
 
 def _name_components(name: str) -> list[str]:
@@ -239,6 +250,14 @@ def _protected_names_block(names: Sequence[str], workspace: str) -> str:
         _rule("deny", PROTECTED_OPERATIONS, name_filters),
         _rule("deny", PROTECTED_OPERATIONS, parent_filters),
     )
+
+
+def _git_dirs_block(git_dirs: Sequence[str]) -> str:
+    """Denies for the submodules' and worktrees' git directories inside git directories not named
+    `.git` (their own protected entries are denied by path with the other protected paths)."""
+    rx = _nested_git_regex()
+    filters = [f"(require-all (subpath {quote(s)}) (regex {rx}))" for d in git_dirs for s in _spellings(d)]
+    return _block(_rule("deny", PROTECTED_OPERATIONS, _unique(filters)))
 
 
 def _hidden_paths(spec: SandboxSpec, home: str) -> list[str]:
@@ -359,14 +378,17 @@ def render_profile(spec: SandboxSpec) -> str:
     hidden = _hidden_paths(spec, home)
     # Existing protected entries the workspace scan found are denied by path too, on top of the
     # name regexes; pinned directories (on the way to them or to a state root) cannot be renamed.
+    git_dirs = _unique(_absolute(p, "git directory") for p in spec.git_dirs)
     protected = _unique(
         [
             *(_absolute(p, "protected path") for p in (*spec.protected_paths, *spec.protected_found)),
+            # a git directory not named `.git`: its entries are denied by path, existing or not
+            *(posixpath.join(d, name.rstrip("/")) for d in git_dirs for name in GIT_DIR_PROTECTED),
             *(posixpath.join(home, rel) for rel in HOME_NEVER_WRITABLE),
             *(posixpath.join(home, *_name_components(name)) for name in spec.protected_names),
         ]
     )
-    pinned = _unique(_absolute(p, "pinned path") for p in spec.pinned)
+    pinned = _unique([*(_absolute(p, "pinned path") for p in spec.pinned), *git_dirs])
     network, reallow = _network_block(spec)
     profile = _fill(
         _template("base.sb"),
@@ -375,7 +397,8 @@ def render_profile(spec: SandboxSpec) -> str:
             "WRITABLE": _rule("allow", ("file-read*", "file-write*"), _path_filters("subpath", writable)),
             "NETWORK": network.rstrip("\n"),
             "HIDDEN": _hidden_block(hidden, writable),
-            "PROTECTED_NAMES": _protected_names_block(spec.protected_names, workspace),
+            "PROTECTED_NAMES": _protected_names_block(spec.protected_names, workspace)
+            + ("\n" + _git_dirs_block(git_dirs) if git_dirs else ""),
             "PROTECTED_PATHS": _protected_paths_block(protected, pinned),
             "REALLOW": _block(_rule("allow", ("file-read*",), _path_filters("literal", reallow))),
         },

@@ -64,6 +64,12 @@ SECRETS = {
     ".npmrc": "//registry.npmjs.org/:_authToken=SECRET-NPM",
     ".pypirc": "password = SECRET-PYPI",
     ".gnupg/private.key": "SECRET-GPG",
+    ".config/git/credentials": "https://me:SECRET-XDG-GITCRED@github.com",
+    ".cargo/credentials.toml": '[registry]\ntoken = "SECRET-CARGO"',
+    ".vault-token": "SECRET-VAULT",
+    ".pgpass": "db:5432:*:me:SECRET-PG",
+    ".password-store/github.gpg": "SECRET-PASS",
+    ".bash_history": "export TOKEN=SECRET-HISTORY",
 }
 STARTUP = {".bashrc": "# user bashrc\n"}
 
@@ -439,15 +445,17 @@ def test_b09_ps_shows_only_the_sandbox(box: Box) -> None:
 # pub-b10 ------------------------------------------------------------------------------------------
 def test_b10_environment_is_allow_listed(tmp_path: Path, vsh_home: Path) -> None:
     b = make_box(tmp_path, vsh_home, config='[sandbox]\nenv_allow = ["MY_VAR", "GITHUB_TOKEN", "LD_PRELOAD"]\n')
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0" * 2  # a token in an allowed name is still a token
     leaks = {"GITHUB_TOKEN": "SECRET-T1", "AWS_SECRET_ACCESS_KEY": "SECRET-T2", "SSH_AUTH_SOCK": "/tmp/agent",
              "LD_LIBRARY_PATH": "/evil", "BASH_ENV": "/evil/env", "DB_PASSWORD": "SECRET-T3",
-             "OPENAI_API_KEY": "SECRET-T4", "UNLISTED": "nope", "MY_VAR": "passes"}
+             "OPENAI_API_KEY": "SECRET-T4", "UNLISTED": "nope", "MY_VAR": "passes",
+             "LC_X": token, "LANGUAGE": token}
     r = b.run(argv=["env"], extra_env=leaks)
     env = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
     assert env.get("MY_VAR") == "passes"
     for name in leaks.keys() - {"MY_VAR"}:
         assert name not in env, name
-    assert "SECRET" not in r.stdout
+    assert "SECRET" not in r.stdout and token not in r.stdout
     assert env["HOME"] == str(b.home) and "PATH" in env
 
 

@@ -573,6 +573,9 @@ def test_home_persistence_points_stay_denied_even_inside_a_workspace() -> None:
     ("/ws/.git/modules/outer/modules/inner/config", True),
     ("/ws/.GIT/Modules/sub/Config", True),
     ("/ws/.git/worktrees/wt/config.worktree", True),
+    ("/ws/.git/worktrees/wt/commondir", True),
+    ("/ws/.git/worktrees/wt/gitdir", True),
+    ("/ws/.git/modules/sub/CommonDir", True),
     ("/ws/.git/modules/sub/objects/ab/cdef", False),
     ("/ws/.git/modules/sub/HEAD", False),
     ("/ws/src/modules/x/hooks/y", False),
@@ -589,3 +592,39 @@ def test_submodule_and_worktree_git_dirs_are_protected_by_name(path: str, denied
     assert bool(re.search(pattern, path)) is denied
     profile = render_profile(make_spec(workspace=Path("/ws"), env={}))
     assert _inner_git_regex() in profile
+
+
+def test_git_dirs_not_named_git_are_protected_by_path() -> None:
+    """A separate git dir (`gitdir:` pointer target) or a bare repository: its hooks, config,
+    commondir... are denied by path, existing or not; it cannot be renamed; its submodules' git
+    directories are denied by name below it."""
+    import re
+
+    from vshell.sbpl.render import _nested_git_regex
+
+    ws = HOME / "src" / "app"
+    forms = read_profile(render_profile(make_spec(git_dirs=(ws / ".gitdata",))))
+    denied_writes = {
+        s for f in forms if f[:2] == (Symbol("deny"), Symbol("file-write*")) for s in strings_in(f)
+    }
+    no_rename = {
+        s for f in forms if f[:2] == (Symbol("deny"), Symbol("file-write-unlink")) for s in strings_in(f)
+    }
+    for name in ("hooks", "config", "config.worktree", "commondir", "gitdir"):
+        assert f"{ws}/.gitdata/{name}" in denied_writes, name
+    assert f"{ws}/.gitdata" in no_rename
+    pattern = _nested_git_regex()[2:-1]
+    assert pattern in regexes(render_profile(make_spec(git_dirs=(ws / ".gitdata",))))
+    assert pattern not in regexes(render_profile(make_spec()))
+    assert re.search(pattern, f"{ws}/.gitdata/modules/sub/hooks/post-checkout")
+    assert not re.search(pattern, f"{ws}/.gitdata/objects/ab/cd")
+
+
+def test_every_startup_file_is_a_protected_name() -> None:
+    from vshell.sandbox_spec import GIT_DIR_PROTECTED, SHELL_STARTUP
+
+    for name in (*SHELL_STARTUP, *(f".git/{n}" for n in GIT_DIR_PROTECTED)):
+        assert name in PROTECTED_NAMES, name
+    for name in (".bash_aliases", ".kshrc", ".cshrc", ".tcshrc", ".zlogout", ".xonshrc", ".config/fish/",
+                 ".config/nushell/", ".login", ".logout", ".mkshrc"):
+        assert name in SHELL_STARTUP, name

@@ -309,9 +309,16 @@ def end_spec(spec: SandboxSpec, baseline: frozenset[tuple[int, int]] | None, sta
         from vshell.sandbox import Scan, quarantine_new_protected
 
         run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
-        moved = quarantine_new_protected(spec.workspace, spec.protected_names,
-                                         Scan(spec.protected_found, spec.pinned, baseline),
-                                         spec.state_root, run_id)
+        try:
+            moved = quarantine_new_protected(spec.workspace, spec.protected_names,
+                                             Scan(spec.protected_found, spec.pinned, baseline, spec.git_dirs),
+                                             spec.state_root, run_id)
+        except OSError as e:  # it reports per entry; this is the quarantine itself failing
+            raise VshError(
+                f"vsh could not check the workspace after the run ({e.strerror or e}): it may hold "
+                "protected files the command created",
+                hint=f"inspect {spec.workspace} (shell start-up files, .git/hooks, .vscode, .envrc) "
+                     "before using it", detail=repr(e)) from None
         for src, dst in moved:
             if dst is None:
                 note(f"WARNING: vsh could not check or move {src} after the run (it may hold a "
@@ -403,7 +410,7 @@ def _baseline(spec: SandboxSpec) -> frozenset[tuple[int, int]] | None:
     for p in spec.protected_found:
         try:
             st = p.lstat()
-        except FileNotFoundError:
+        except OSError:  # gone, or unreachable: not in the baseline, so taken for new afterwards
             continue
         ids.add((st.st_dev, st.st_ino))
     return frozenset(ids)

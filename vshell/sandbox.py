@@ -9,10 +9,14 @@ variable that runs a command unsandboxed (`vsh run --host` is a separate, decide
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import os
 import re
+import stat
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,11 +84,16 @@ def env_refusal(name: str) -> str | None:
 def sandbox_env(environ: Mapping[str, str], allow: Iterable[str] = (),
                 extra: Mapping[str, str] | None = None, tmpdir: str = "/tmp") -> dict[str, str]:
     """The environment inside: allow-listed names from `environ`, then `extra` (session exports,
-    proxy variables) — every name through `env_refusal`. TMPDIR is the run's private temporary
-    directory (/tmp is a private tmpfs on Linux; a fresh directory on macOS)."""
+    proxy variables) — every name through `env_refusal`, and every value taken from `environ`
+    through the secret scanner: an allowed name does not make a token safe (`LC_X=ghp_…`).
+    TMPDIR is the run's private temporary directory (/tmp is a private tmpfs on Linux; a fresh
+    directory on macOS)."""
+    from vshell.secretscan import find_secrets
+
     allowed = set(ENV_ALLOW) | set(allow)
     out = {k: v for k, v in environ.items()
-           if (k in allowed or k.startswith(ENV_ALLOW_PREFIXES)) and env_refusal(k) is None}
+           if (k in allowed or k.startswith(ENV_ALLOW_PREFIXES)) and env_refusal(k) is None
+           and not find_secrets(v)}
     out.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     for k, v in (extra or {}).items():
         if env_refusal(k) is None:
@@ -110,7 +119,8 @@ def resolve_workspace(env: Environment, config: Config, override: Path | str | N
     $VSH_HOME/workspace (created, 0700, when missing; the others must exist).
 
     Refused: `/`, the caller's home or any directory containing it, a hidden credential store or
-    anything inside one, and the state root itself.
+    anything inside one, the state root itself, and a protected directory or anything inside one
+    (a `.git` or other git directory, `.vscode`, ...: see protected_refusal).
     """
     chosen = Path(override).expanduser() if override is not None else config.workspace
     if chosen is None:
@@ -140,7 +150,67 @@ def resolve_workspace(env: Environment, config: Config, override: Path | str | N
         s = _real(home / store)
         if _under(resolved, s):
             raise ConfigError(f"refusing workspace {resolved}: it is inside the credential store {s}")
+    why = protected_refusal(resolved, (*PROTECTED_NAMES, *config.readonly_paths))
+    if why:
+        raise ConfigError(f"refusing workspace {resolved}: {why}",
+                          hint="use the project directory that contains it (the one holding .git) as the "
+                               "workspace: --workspace DIR or [sandbox] workspace")
     return resolved
+
+
+@functools.lru_cache(maxsize=8)
+def _split_names(names: tuple[str, ...], fold: bool) -> tuple[frozenset[str], tuple[Rel, ...]]:
+    """`.git` and `names` split into components (casefolded when `fold`): the one-component ones as
+    a set, the others as tuples. Cached: the warm server judges every run's workspace."""
+    wanted = [tuple(c.casefold() if fold else c for c in name.split("/") if c) for name in (".git/", *names)]
+    return frozenset(w[0] for w in wanted if len(w) == 1), tuple(w for w in wanted if len(w) > 1)
+
+
+def protected_refusal(workspace: Path, names: Sequence[str]) -> str | None:
+    """Why `workspace` may not be one because it is, or is inside, a protected directory (the
+    whole tree would be writable): a `.git` directory, a directory with a protected name (`.vscode`,
+    `.git/hooks`, `.config/fish`, ...), or any git directory, whether recognised by its entries (a
+    bare repository, a separate git dir) or as the target of a `gitdir:` pointer in a `.git` file
+    beside one of its ancestors. None when it may: a workspace below a repository's working tree is
+    fine. A few stat calls per ancestor; nothing is walked."""
+    fold = str.casefold if sys.platform == "darwin" else str  # APFS matches names regardless of case
+    parts = [fold(p) for p in workspace.parts[1:]]
+    singles, longer = _split_names(tuple(names), sys.platform == "darwin")
+    for i, part in enumerate(parts):
+        hit = 1 if part in singles else next((len(w) for w in longer if tuple(parts[i:i + len(w)]) == w), 0)
+        if hit:
+            where = Path("/", *workspace.parts[1:i + hit + 1])
+            inside = "is" if where == workspace else "is inside"
+            return f"it {inside} {where}, which is protected (host tools run what it holds)"
+    ancestors: list[str] = []  # the workspace and its parents, as text: Path costs more than the stat calls
+    d = str(workspace)
+    while d != "/":
+        ancestors.append(d)
+        d = os.path.dirname(d)
+    for d in ancestors:
+        if not os.path.lexists(f"{d}/HEAD"):
+            continue
+        entries = ["HEAD", *(n for n in ("objects", "refs", "commondir") if os.path.lexists(f"{d}/{n}"))]
+        if looks_like_git_dir(entries):
+            inside = "is" if d == ancestors[0] else "is inside"
+            return f"it {inside} the git directory {d}, whose hooks and config host git runs"
+    for d in ancestors[1:]:
+        try:
+            if not stat.S_ISREG(os.lstat(f"{d}/.git").st_mode):
+                continue
+            fd = os.open(d, _DIR_FLAGS)
+        except OSError:
+            continue
+        try:
+            pointer = read_gitfile(fd)
+        finally:
+            os.close(fd)
+        if pointer is None:
+            continue
+        target = Path(os.path.realpath(os.path.join(d, pointer)))
+        if _under(workspace, target):
+            return f"it is or is inside the git directory {target}, which {d}/.git points to"
+    return None
 
 
 # The system's own trees: a workspace there (or containing one) would make the host writable,
@@ -185,15 +255,34 @@ def resolve_cwd(workspace: Path, cwd: Path | str | None) -> Path:
 
 # ---------------------------------------------------------------------------------------------------
 # Protected names: found by walking the workspace.
+#
+# Every walk goes through directory file descriptors, one name at a time (openat with O_NOFOLLOW):
+# no path length limit applies (a run can nest directories far beyond PATH_MAX), a symlink is never
+# followed (a planted `x/.git -> ~/other/.git` must not make vsh look at, let alone move, anything
+# outside the workspace), and an error on one entry never stops the walk.
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+# How many directories of the current branch a walk keeps open. Deeper ones are closed and found
+# again through ".." (checked by identity) on the way back up: no depth exhausts file descriptors.
+FD_WINDOW = 64
+# bubblewrap mounts at "/newroot" + path and PATH_MAX is 4096 bytes with its NUL: a protected path
+# longer than this cannot be bound read-only.
+MAX_MOUNT_PATH = 4000
+MAX_GITFILE = 1 << 20  # git ignores a larger `.git` file ("too large to be a .git file")
+MAX_SYMLINK_HOPS = 40  # as the kernel's ELOOP limit
+
+Rel = tuple[str, ...]  # path components below the workspace
 
 
 @dataclass(frozen=True)
 class Scan:
-    """Existing protected paths (`found`, with their (dev, ino) in `ids`) and `.git` directories."""
+    """Existing protected paths (`found`, with their (dev, ino) in `ids`), the directories bound onto
+    themselves (`pinned`) and the git directories not named `.git` (`git_dirs`, see SandboxSpec)."""
 
     found: tuple[Path, ...]
     pinned: tuple[Path, ...]
     ids: frozenset[tuple[int, int]]
+    git_dirs: tuple[Path, ...] = ()
 
 
 def _name_table(names: Sequence[str]) -> dict[str, tuple[tuple[str, ...], ...]]:
@@ -208,95 +297,442 @@ def _name_table(names: Sequence[str]) -> dict[str, tuple[tuple[str, ...], ...]]:
     return {k: tuple(v) for k, v in table.items()}
 
 
+def _git_rests(table: Mapping[str, tuple[tuple[str, ...], ...]]) -> list[tuple[str, ...]]:
+    """The protected entries of every git directory: what the names say below `.git/`."""
+    return [rest for rest in table[".git"] if rest]
+
+
+def looks_like_git_dir(names: Iterable[str]) -> bool:
+    """Whether a directory with these entries may be taken by git for a git directory (a bare
+    repository, a separate git dir): git wants HEAD with objects/ and refs/, or a commondir naming
+    where they are. A superset of git's own test: the entries' contents are not read."""
+    present = set(names)
+    return "HEAD" in present and ({"objects", "refs"} <= present or "commondir" in present)
+
+
+@dataclass
+class _Listing:
+    """One directory of a walk. `fd` stays open until the walk moves on; `descend` (every
+    subdirectory, symlinks excluded, to begin with) is where the walk goes next: remove names to skip."""
+
+    fd: int
+    rel: Rel
+    names: list[str]
+    descend: list[str]
+
+
+@dataclass
+class _Frame:
+    fd: int  # -1 once closed by the window (FD_WINDOW)
+    rel: Rel
+    todo: list[str]
+    ident: tuple[int, int] | None = None  # taken when the window closes it
+
+
+def _ident(st: os.stat_result) -> tuple[int, int]:
+    return (st.st_dev, st.st_ino)
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
+
+
+def _unlock(fd: int) -> None:
+    """Give the owner (us: the run's files are ours) read, write and search on the directory open at
+    `fd`: the run may have closed a directory to us (chmod 000, 555) to hide what it planted in it."""
+    os.chmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) | 0o700)
+
+
+def _open_dir(parent: int, name: str, *, unlock: bool = False) -> int:
+    """The directory `name` in `parent`, opened without following a symlink. unlock: when
+    permissions refuse, give the owner access (to `parent`, then to it) and try again."""
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=parent)
+    except PermissionError:
+        if not unlock:
+            raise
+    _unlock(parent)
+    st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+    if not stat.S_ISDIR(st.st_mode):
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), name)
+    # By name, following: checked just above to be a directory, and nothing of the run is left to
+    # swap it (Linux has no fchmodat that refuses symlinks).
+    os.chmod(name, stat.S_IMODE(st.st_mode) | 0o700, dir_fd=parent)
+    return os.open(name, _DIR_FLAGS, dir_fd=parent)
+
+
+def _open_rel(fd: int, rel: Rel) -> int | None:
+    """The directory `rel` below `fd`, one component at a time, no symlink followed; None when any
+    component is missing, not a directory, a symlink or unreadable."""
+    cur = fd
+    try:
+        for comp in rel:
+            nxt = os.open(comp, _DIR_FLAGS, dir_fd=cur)
+            if cur != fd:
+                os.close(cur)
+            cur = nxt
+    except OSError:
+        if cur != fd:
+            os.close(cur)
+        return None
+    return os.dup(fd) if cur == fd else cur
+
+
+def _list(fd: int, rel: Rel) -> _Listing:
+    names: list[str] = []
+    dirs: list[str] = []
+    with os.scandir(fd) as it:
+        for e in it:
+            names.append(e.name)
+            if _is_dir(e):
+                dirs.append(e.name)
+    return _Listing(fd, rel, names, dirs)
+
+
+def _refind(stack: list[_Frame], child_fd: int) -> bool:
+    """Open the directory of stack[-1] again (the window closed it): ".." of its child when that
+    is the same directory, else name by name from the nearest open ancestor (stack[0] always is)."""
+    frame = stack[-1]
+    if child_fd >= 0:
+        try:
+            fd = os.open("..", _DIR_FLAGS, dir_fd=child_fd)
+        except OSError:
+            pass
+        else:
+            if frame.ident is not None and _ident(os.fstat(fd)) == frame.ident:
+                frame.fd = fd
+                return True
+            os.close(fd)
+    i = len(stack) - 2
+    while stack[i].fd < 0:
+        i -= 1
+    again = _open_rel(stack[i].fd, frame.rel[len(stack[i].rel):])
+    if again is None:
+        return False
+    if frame.ident is not None and _ident(os.fstat(again)) != frame.ident:
+        os.close(again)
+        return False
+    frame.fd = again
+    return True
+
+
+def _walk(root: int, failed: Callable[[Rel, OSError], None], *, unlock: bool = False) -> Iterator[_Listing]:
+    """Every directory below the one open at `root` (which stays open: it is the caller's), itself
+    first, depth first, symlinks never followed. A directory that cannot be opened or listed goes to
+    `failed` and the walk goes on. unlock: see _open_dir."""
+    try:
+        top = _list(root, ())
+        stack = [_Frame(root, (), top.descend)]
+    except OSError as e:
+        failed((), e)
+        return
+    yield top
+    try:
+        while stack:
+            frame = stack[-1]
+            if not frame.todo:
+                stack.pop()
+                if stack and stack[-1].fd < 0 and not _refind(stack, frame.fd):
+                    lost = stack[-1]
+                    failed(lost.rel, OSError(errno.ESTALE, "the directory moved during the check"))
+                    lost.todo.clear()
+                if frame.fd >= 0 and frame.fd != root:
+                    os.close(frame.fd)
+                continue
+            name = frame.todo.pop()
+            rel = (*frame.rel, name)
+            try:
+                fd = _open_dir(frame.fd, name, unlock=unlock)
+            except OSError as e:
+                failed(rel, e)
+                continue
+            try:
+                listing = _list(fd, rel)
+            except OSError as e:
+                os.close(fd)
+                failed(rel, e)
+                continue
+            yield listing
+            stack.append(_Frame(fd, rel, listing.descend))
+            if len(stack) > FD_WINDOW + 1:
+                old = stack[-FD_WINDOW - 2]
+                if old.fd >= 0 and old.fd != root:
+                    try:
+                        old.ident = _ident(os.fstat(old.fd))
+                    finally:
+                        os.close(old.fd)
+                        old.fd = -1
+    finally:
+        for f in stack:
+            if f.fd >= 0 and f.fd != root:
+                os.close(f.fd)
+
+
 MAX_MODULE_DEPTH = 16  # nested submodules and slash-separated module names, within reason
 
 
-def inner_git_dirs(gitdir: Path) -> list[Path]:
-    """The git directories kept inside a `.git` directory: submodules' (`modules/NAME`, NAME may
-    contain slashes, and nested `modules/` inside those) and linked worktrees' (`worktrees/NAME`).
-    git reads hooks and config from them, so they are protected like `.git` itself. A directory
-    counts as a git directory when it holds HEAD; symlinks are not followed."""
-    out: list[Path] = []
-    with contextlib.suppress(OSError):
-        out += [Path(e.path) for e in os.scandir(gitdir / "worktrees") if e.is_dir(follow_symlinks=False)]
-    stack = [(gitdir / "modules", 0)]
+def _inner_git_dirs_at(gitdir: int) -> list[Rel]:
+    """The git directories kept inside the git directory open at `gitdir`, as components below it:
+    submodules' (`modules/NAME`, NAME may contain slashes, and nested `modules/` inside those) and
+    linked worktrees' (`worktrees/NAME`). A directory holding HEAD is one; others are looked into."""
+    out: list[Rel] = []
+    stack: list[tuple[Rel, int]] = [(("modules",), 0), (("worktrees",), 0)]
     while stack:
-        d, depth = stack.pop()
+        rel, depth = stack.pop()
         if depth > MAX_MODULE_DEPTH:
             continue
+        fd = _open_rel(gitdir, rel)
+        if fd is None:
+            continue
         try:
-            entries = [e for e in os.scandir(d) if e.is_dir(follow_symlinks=False)]
+            with os.scandir(fd) as it:
+                subs = [e.name for e in it if _is_dir(e)]
+            for name in subs:
+                sub = (*rel, name)
+                try:
+                    os.stat(f"{name}/HEAD", dir_fd=fd, follow_symlinks=False)
+                except OSError:
+                    stack.append((sub, depth + 1))
+                    continue
+                out.append(sub)
+                stack.append(((*sub, "modules"), depth + 1))
         except OSError:
             continue
-        for e in entries:
-            sub = Path(e.path)
-            if os.path.lexists(sub / "HEAD"):
-                out.append(sub)
-                stack.append((sub / "modules", depth + 1))
-            else:
-                stack.append((sub, depth + 1))
+        finally:
+            os.close(fd)
     return out
 
 
-class ProtectedSymlink(SandboxUnavailable):
+def _git_dir_and_inner(fd: int, rel: Rel, failed: Callable[[Rel], None] | None) -> Iterator[tuple[int, Rel]]:
+    """The git directory open at `fd` (at `rel`), then each inner one (submodules, worktrees),
+    opened in turn and closed after its turn; one that cannot be opened goes to `failed`."""
+    yield fd, rel
+    for inner in _inner_git_dirs_at(fd):
+        sub = _open_rel(fd, inner)
+        if sub is None:
+            if failed is not None:
+                failed((*rel, *inner))
+            continue
+        try:
+            yield sub, (*rel, *inner)
+        finally:
+            os.close(sub)
+
+
+def inner_git_dirs(gitdir: Path) -> list[Path]:
+    """The git directories kept inside the `.git` directory `gitdir` (see _inner_git_dirs_at)."""
+    try:
+        fd = os.open(gitdir, _DIR_FLAGS)
+    except OSError:
+        return []
+    try:
+        return [gitdir.joinpath(*rel) for rel in _inner_git_dirs_at(fd)]
+    finally:
+        os.close(fd)
+
+
+def read_gitfile(dir_fd: int, name: str = ".git") -> str | None:
+    """The pointer of the `gitdir: POINTER` file `name` in `dir_fd`, read as git reads it (trailing
+    CR/LF dropped, up to a NUL); None when it is not a regular file, unreadable or not a pointer."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = b""
+        while len(data) <= MAX_GITFILE:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_GITFILE or not data.startswith(b"gitdir: "):
+        return None
+    pointer = data.rstrip(b"\r\n")[8:].split(b"\0", 1)[0]
+    return os.fsdecode(pointer) if pointer else None
+
+
+def _pointer_target(workspace: Path, rel: Rel, pointer: str) -> Rel | None:
+    """Where `gitdir: POINTER` in the `.git` file of WORKSPACE/REL leads (relative to that
+    directory, as git resolves it), as components below the workspace; None when outside it (where
+    nothing is writable) or unresolvable. Resolved a component at a time as the kernel would; a
+    symlink inside the workspace on the way raises ProtectedSymlink: the run could repoint it. What
+    does not exist yet is taken literally (a git directory made there is still one by its entries)."""
+    text = pointer if pointer.startswith("/") else f"{workspace.joinpath(*rel)}/{pointer}"
+    todo = deque(text.split("/"))
+    cur = Path("/")
+    hops = 0
+    while todo:
+        comp = todo.popleft()
+        if comp in ("", "."):
+            continue
+        if comp == "..":
+            cur = cur.parent
+            continue
+        nxt = cur / comp
+        try:
+            st = os.lstat(nxt)
+        except FileNotFoundError:
+            for rest in (comp, *todo):
+                cur = cur.parent if rest == ".." else (cur if rest in ("", ".") else cur / rest)
+            break
+        except OSError:
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            if _under(nxt, workspace):
+                raise ProtectedSymlink(
+                    f"refusing to start: {nxt} is a symlink on the way to the git directory that "
+                    f"{workspace.joinpath(*rel, '.git')} points to",
+                    hint="point the .git file at the real directory (a symlink cannot be protected)")
+            hops += 1
+            if hops > MAX_SYMLINK_HOPS:
+                return None
+            try:
+                link = os.readlink(nxt)
+            except OSError:
+                return None
+            todo.extendleft(reversed(link.split("/")))
+            if link.startswith("/"):
+                cur = Path("/")
+            continue
+        cur = nxt
+    return cur.relative_to(workspace).parts if _under(cur, workspace) else None
+
+
+def _rel(workspace: Path, p: Path) -> Rel | None:
+    return p.relative_to(workspace).parts if _under(p, workspace) else None
+
+
+def _rel_under(rel: Rel, root: Rel) -> bool:
+    return rel[: len(root)] == root
+
+
+class Unprotectable(SandboxUnavailable):
+    """Part of the workspace cannot be protected: the run does not start."""
+
+
+class ProtectedSymlink(Unprotectable):
     """A protected path is a symlink: it cannot be mounted over safely, so the run does not start."""
 
 
-def scan_workspace(workspace: Path, names: Sequence[str]) -> Scan:
-    """Walk the workspace (symlinks not followed) for protected names at any depth.
+def scan_workspace(workspace: Path, names: Sequence[str], *, skip: Iterable[Path] = ()) -> Scan:
+    """Walk the workspace for protected names at any depth (see the walk's notes above).
 
-    `.git` directories are pinned (bound onto themselves) and their protected children collected;
-    a `.git` file is protected itself. A protected path that is a symlink raises ProtectedSymlink.
+    Git directories (`.git` directories, bare repositories, the targets of the `gitdir:` pointers of
+    `.git` files) are pinned (bound onto themselves) and their protected entries collected, with
+    those of the submodules' and worktrees' git directories inside them; a `.git` file is protected
+    itself. `skip`: trees not walked (the state root, hidden paths). A protected path, or a
+    directory on the way to one, that is a symlink raises ProtectedSymlink. What cannot be read is
+    passed over: it is not in `ids`, so the end of the run takes it for new.
     """
     table = _name_table(names)
-    found: list[Path] = []
-    pinned: list[Path] = []
+    git_rests = _git_rests(table)
+    skipped = [r for r in (_rel(workspace, p) for p in skip) if r is not None]
+    found: dict[Rel, None] = {}
+    pinned: dict[Rel, None] = {}
+    git_dirs: dict[Rel, None] = {}
     ids: set[tuple[int, int]] = set()
+    pointers: list[tuple[Rel, str]] = []
 
-    def take(p: Path) -> None:
+    def take(fd: int, rel: Rel, parts: Rel) -> None:
+        opened: list[int] = []
         try:
-            st = p.lstat()
-        except (FileNotFoundError, NotADirectoryError):
-            return
-        if p.is_symlink():
-            raise ProtectedSymlink(
-                f"refusing to start: protected path {p} is a symlink",
-                hint="replace the symlink with the file it points to (a symlink cannot be protected)")
-        found.append(p)
-        ids.add((st.st_dev, st.st_ino))
+            cur = fd
+            for i, comp in enumerate(parts):
+                try:
+                    st = os.stat(comp, dir_fd=cur, follow_symlinks=False)
+                except OSError:
+                    return
+                if stat.S_ISLNK(st.st_mode):
+                    p = workspace.joinpath(*rel, *parts[:i + 1])
+                    what = "" if i == len(parts) - 1 else f", on the way to {workspace.joinpath(*rel, *parts)},"
+                    raise ProtectedSymlink(
+                        f"refusing to start: protected path {p}{what} is a symlink",
+                        hint="replace the symlink with the file it points to (a symlink cannot be protected)")
+                if i == len(parts) - 1:
+                    found[(*rel, *parts)] = None
+                    ids.add(_ident(st))
+                    return
+                if not stat.S_ISDIR(st.st_mode):
+                    return
+                try:
+                    cur = os.open(comp, _DIR_FLAGS, dir_fd=cur)
+                except OSError:
+                    return
+                opened.append(cur)
+        finally:
+            for o in opened:
+                os.close(o)
 
-    stack = [workspace]
-    while stack:
-        d = stack.pop()
-        try:
-            entries = list(os.scandir(d))
-        except (PermissionError, FileNotFoundError, NotADirectoryError):
-            continue
-        for e in entries:
-            rests = table.get(e.name)
-            is_dir = e.is_dir(follow_symlinks=False)
-            if rests is not None:
-                path = Path(e.path)
-                if e.name == ".git" and is_dir:
-                    pinned.append(path)
-                    for gitdir in (path, *inner_git_dirs(path)):
-                        for rest in rests:
-                            if rest:
-                                take(gitdir.joinpath(*rest))
-                    continue  # nothing else inside .git is protected by name
+    def protect_git_dir(fd: int, rel: Rel) -> None:
+        if rel:
+            pinned[rel] = None
+        for git_fd, git_rel in _git_dir_and_inner(fd, rel, None):
+            for rest in git_rests:
+                take(git_fd, git_rel, rest)
+
+    skip_at: dict[Rel, set[str]] = {}
+    for r in skipped:
+        if r:
+            skip_at.setdefault(r[:-1], set()).add(r[-1])
+    root = os.open(workspace, _DIR_FLAGS)
+    try:
+        for d in _walk(root, lambda rel, e: None):
+            if d.rel in skip_at:
+                d.descend[:] = [n for n in d.descend if n not in skip_at[d.rel]]
+            hits = [name for name in d.names if name in table or name == "HEAD"]
+            if "HEAD" in hits and looks_like_git_dir(d.names):
+                if d.rel:
+                    git_dirs[d.rel] = None
+                protect_git_dir(d.fd, d.rel)
+            for name in hits:
+                rests = table.get(name)
+                if rests is None:
+                    continue
+                if name == ".git" and name in d.descend:
+                    d.descend.remove(name)  # nothing else inside .git is protected by name
+                    sub = _open_rel(d.fd, (name,))
+                    if sub is not None:
+                        try:
+                            protect_git_dir(sub, (*d.rel, name))
+                        finally:
+                            os.close(sub)
+                    continue
+                if name == ".git":
+                    pointer = read_gitfile(d.fd)
+                    if pointer is not None:
+                        pointers.append((d.rel, pointer))
                 for rest in rests:
-                    take(path.joinpath(*rest) if rest else path)
-                if () in rests:
-                    continue  # protected as a whole: its inside cannot change
-            if is_dir:
-                stack.append(Path(e.path))
-    return Scan(tuple(found), tuple(pinned), frozenset(ids))
+                    take(d.fd, d.rel, (name, *rest))
+                if () in rests and name in d.descend:
+                    d.descend.remove(name)  # protected as a whole: its inside cannot change
+        for rel, pointer in pointers:
+            target = _pointer_target(workspace, rel, pointer)
+            if target is None or any(_rel_under(target, s) for s in skipped):
+                continue
+            if target:
+                git_dirs[target] = None
+            fd = _open_rel(root, target)
+            if fd is not None:
+                try:
+                    protect_git_dir(fd, target)
+                finally:
+                    os.close(fd)
+    finally:
+        os.close(root)
 
+    def paths(rels: Iterable[Rel]) -> tuple[Path, ...]:
+        return tuple(workspace.joinpath(*r) for r in rels)
 
-def _owner_access(d: Path) -> None:
-    """Give the owner (us: the run's files are ours) read, write and search on directory `d`."""
-    mode = d.lstat().st_mode
-    os.chmod(d, (mode & 0o7777) | 0o700)
+    return Scan(paths(found), paths(pinned), frozenset(ids), paths(git_dirs))
 
 
 def quarantine_new_protected(workspace: Path, names: Sequence[str], before: Scan, state_root: Path,
@@ -305,77 +741,205 @@ def quarantine_new_protected(workspace: Path, names: Sequence[str], before: Scan
 
     Existing protected paths were mounted read-only, so they kept their (dev, ino); anything with a
     protected name and a new identity was created inside the sandbox (a fresh `.envrc`, a
-    `.vscode/tasks.json` in a new directory, a `.git/hooks` after `mv .git .g`). Host tools must
-    never see it, so it goes to $VSH_HOME/quarantine/RUN_ID/ (kept for the person to inspect).
-    Returns (from, to) pairs; `to` is None when the move failed (the caller must say so loudly).
+    `.vscode/tasks.json` in a new directory, a `.git/hooks` after `mv .git .g`, a `config` in a
+    directory made to look like a git directory). Host tools must never see it, so it goes to
+    $VSH_HOME/quarantine/RUN_ID/ (kept for the person to inspect). A symlink standing where a
+    protected name's directory belongs (`x/.git -> elsewhere`, `.config -> elsewhere`) is moved
+    itself: nothing outside the workspace is ever looked into or moved. The git directories of
+    `before.git_dirs` are checked even where the walk does not reach them.
+
+    Returns (from, to) pairs; `to` is None when a path could not be checked or moved (the caller must
+    say so loudly). Errors are per entry: the walk always goes to the end.
     """
     table = _name_table(names)
+    git_rests = _git_rests(table)
     moved: list[tuple[Path, Path | None]] = []
     target_root = state_root / "quarantine" / run_id
+    state_rel = _rel(workspace, state_root)
 
-    def check(p: Path) -> None:
-        try:
-            st = p.lstat()
-        except (FileNotFoundError, NotADirectoryError):
-            return
-        if (st.st_dev, st.st_ino) in before.ids:
-            return
-        dest = target_root / p.relative_to(workspace)
-        try:
-            dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            try:
-                os.rename(p, dest)
-            except PermissionError:
-                _owner_access(p.parent)  # the run may have made the directory read-only
-                os.rename(p, dest)
-            except OSError:
-                import shutil
+    def failed(rel: Rel, e: OSError | None = None) -> None:
+        moved.append((workspace.joinpath(*rel), None))
 
-                shutil.move(str(p), str(dest))
+    def move(parent: int, rel: Rel, name: str) -> None:
+        try:
+            dest = _dest_dir(target_root, rel)
         except OSError:
-            moved.append((p, None))
+            failed((*rel, name))
             return
-        moved.append((p, dest))
-
-    stack = [workspace]
-    while stack:
-        d = stack.pop()
         try:
-            entries = list(os.scandir(d))
-        except PermissionError:
-            # the run may have closed a directory to us (chmod 000) to hide what it planted in it
             try:
-                _owner_access(d)
-                entries = list(os.scandir(d))
-            except OSError:
-                moved.append((d, None))
-                continue
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for e in entries:
-            path = Path(e.path)
-            if _under(path, state_root):
-                continue
-            rests = table.get(e.name)
-            is_dir = e.is_dir(follow_symlinks=False)
-            if rests is not None:
-                if e.name == ".git" and is_dir:
-                    for gitdir in (path, *inner_git_dirs(path)):
-                        for rest in rests:
-                            if rest:
-                                check(gitdir.joinpath(*rest))
+                os.rename(name, name, src_dir_fd=parent, dst_dir_fd=dest)
+            except PermissionError:
+                # the run may have made the directory read-only; moving a directory rewrites its ".."
+                _unlock(parent)
+                st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+                if stat.S_ISDIR(st.st_mode):
+                    os.chmod(name, stat.S_IMODE(st.st_mode) | 0o700, dir_fd=parent)
+                os.rename(name, name, src_dir_fd=parent, dst_dir_fd=dest)
+            except OSError as e:
+                if e.errno != errno.EXDEV:
+                    raise
+                import shutil  # another filesystem: copy and remove, through the descriptors
+
+                shutil.move(f"/proc/self/fd/{parent}/{name}", f"/proc/self/fd/{dest}/{name}")
+        except OSError:
+            failed((*rel, name))
+            return
+        finally:
+            os.close(dest)
+        moved.append((workspace.joinpath(*rel, name), target_root.joinpath(*rel, name)))
+
+    def check(fd: int, rel: Rel, parts: Rel) -> None:
+        opened: list[int] = []
+        cur = fd
+        try:
+            for i, comp in enumerate(parts):
+                here = (*rel, *parts[:i])
+                try:
+                    st = os.stat(comp, dir_fd=cur, follow_symlinks=False)
+                except (FileNotFoundError, NotADirectoryError):
+                    return
+                except PermissionError:
+                    _unlock(cur)
+                    st = os.stat(comp, dir_fd=cur, follow_symlinks=False)
+                if i == len(parts) - 1 or stat.S_ISLNK(st.st_mode):
+                    if _ident(st) not in before.ids:
+                        move(cur, here, comp)
+                    return
+                if not stat.S_ISDIR(st.st_mode):
+                    return
+                cur = _open_dir(cur, comp, unlock=True)
+                opened.append(cur)
+        except FileNotFoundError:
+            return
+        except OSError:
+            failed((*rel, *parts))
+        finally:
+            for o in opened:
+                os.close(o)
+
+    def check_git_dir(fd: int, rel: Rel) -> None:
+        for git_fd, git_rel in _git_dir_and_inner(fd, rel, failed):
+            for rest in git_rests:
+                check(git_fd, git_rel, rest)
+
+    def check_chain(root: int, rel: Rel) -> None:
+        """The git directory at `rel`, reached one directory at a time; a symlink on the way (one
+        made by the run: the scan refused old ones) is moved itself."""
+        if state_rel is not None and _rel_under(rel, state_rel):
+            return
+        opened: list[int] = []
+        cur = root
+        try:
+            for i, comp in enumerate(rel):
+                try:
+                    st = os.stat(comp, dir_fd=cur, follow_symlinks=False)
+                except (FileNotFoundError, NotADirectoryError):
+                    return
+                if stat.S_ISLNK(st.st_mode):
+                    if _ident(st) not in before.ids:
+                        move(cur, rel[:i], comp)
+                    return
+                if not stat.S_ISDIR(st.st_mode):
+                    return
+                cur = _open_dir(cur, comp, unlock=True)
+                opened.append(cur)
+            check_git_dir(cur, rel)
+        except OSError:
+            failed(rel)
+        finally:
+            for o in opened:
+                os.close(o)
+
+    try:
+        root = os.open(workspace, _DIR_FLAGS)
+    except OSError:
+        failed(())
+        return moved
+    try:
+        for d in _walk(root, failed, unlock=True):
+            if state_rel and d.rel == state_rel[:-1] and state_rel[-1] in d.descend:
+                d.descend.remove(state_rel[-1])
+            hits = [name for name in d.names if name in table or name == "HEAD"]
+            if "HEAD" in hits and looks_like_git_dir(d.names):
+                check_git_dir(d.fd, d.rel)
+            for name in hits:
+                rests = table.get(name)
+                if rests is None:
+                    continue
+                if name == ".git" and name in d.descend:
+                    d.descend.remove(name)
+                    try:
+                        sub = _open_dir(d.fd, name, unlock=True)
+                    except OSError:
+                        failed((*d.rel, name))
+                        continue
+                    try:
+                        check_git_dir(sub, (*d.rel, name))
+                    finally:
+                        os.close(sub)
                     continue
                 for rest in rests:
-                    check(path.joinpath(*rest) if rest else path)
-                if () in rests or not path.exists():
-                    continue
-            if is_dir:
-                stack.append(path)
+                    check(d.fd, d.rel, (name, *rest))
+                if () in rests and name in d.descend:
+                    d.descend.remove(name)  # read-only all along, or just moved away
+        for p in before.git_dirs:
+            rel = _rel(workspace, p)
+            if rel is not None:
+                check_chain(root, rel)
+    finally:
+        os.close(root)
     return moved
+
+
+def _dest_dir(root: Path, rel: Rel) -> int:
+    """ROOT/REL (made, 0700, as needed), open; by descriptors, as deep as the workspace went."""
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(root, _DIR_FLAGS)
+    try:
+        for comp in rel:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(comp, 0o700, dir_fd=fd)
+            nxt = os.open(comp, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 # ---------------------------------------------------------------------------------------------------
 # The spec
+
+
+# Host secrets outside HOME that a run started as root could otherwise read (the system is bound
+# read-only, not hidden): the password hashes and the ssh host keys. Hidden on Linux when present.
+SYSTEM_SECRETS: tuple[str, ...] = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-")
+SSH_HOST_KEYS = "/etc/ssh"  # ssh_host_*_key: the private halves (the .pub files stay readable)
+
+
+def system_secrets() -> list[Path]:
+    """SYSTEM_SECRETS and the ssh host private keys that exist, on Linux (else none); a symlink is
+    resolved (what it points to is hidden). Cheap: this runs before every run."""
+    if not sys.platform.startswith("linux"):
+        return []
+    candidates = list(SYSTEM_SECRETS)
+    with contextlib.suppress(OSError), os.scandir(SSH_HOST_KEYS) as it:
+        candidates += sorted(e.path for e in it if e.name.startswith("ssh_host_") and e.name.endswith("_key"))
+    out: list[Path] = []
+    for p in candidates:
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            real = os.path.realpath(p)
+            if os.path.exists(real):
+                out.append(Path(real))
+        else:
+            out.append(Path(p))
+    return out
 
 
 def hidden_paths(home: Path, state_root: Path, extra: Iterable[Path]) -> tuple[Path, ...]:
@@ -395,10 +959,22 @@ def build_spec(env: Environment, config: Config, *, argv: Sequence[str], workspa
     """The spec for one run. `workspace` and `cwd` are already resolved (resolve_workspace/_cwd)."""
     home = caller_home(env.environ)
     state_root = _real(env.paths.ensure())
-    hidden = hidden_paths(home, state_root, config.hidden_paths)
+    hidden = tuple(dict.fromkeys([*hidden_paths(home, state_root, config.hidden_paths), *system_secrets()]))
     names = (*PROTECTED_NAMES, *config.readonly_paths)
-    scan = scan_workspace(workspace, names)
-    pinned = list(scan.pinned)
+    try:
+        scan = scan_workspace(workspace, names, skip=(state_root, *hidden))
+    except OSError as e:
+        raise Unprotectable(f"cannot look through the workspace {workspace} for protected files: "
+                            f"{e.strerror or e}", hint="check that the workspace is readable") from None
+    deep = [p for p in scan.found if len(os.fsencode(p)) > MAX_MOUNT_PATH]
+    if deep:
+        raise Unprotectable(
+            f"refusing to start: protected path {_abbreviate(deep[0])} is too deep to protect "
+            f"({len(os.fsencode(deep[0]))} bytes; {len(deep)} such)",
+            hint="move or delete it: a path that long cannot be bound read-only")
+    # A pin only stops renames (what a rename lets the run create is quarantined after it anyway):
+    # one too deep to mount is left out rather than refusing the run.
+    pinned = [p for p in scan.pinned if len(os.fsencode(p)) <= MAX_MOUNT_PATH]
     # Directories between the workspace and a state root inside it are pinned: renaming one would
     # move $VSH_HOME away from where vsh looks for it (its rules and grants with it).
     if state_root != workspace and workspace in state_root.parents:
@@ -421,9 +997,16 @@ def build_spec(env: Environment, config: Config, *, argv: Sequence[str], workspa
         network=network,
         state_root=state_root,
         protected_found=scan.found,
-        pinned=tuple(dict.fromkeys(pinned)),
+        # parents first: a pin bound after one inside it would hide that one's mount
+        pinned=tuple(sorted(dict.fromkeys(pinned), key=lambda p: len(p.parts))),
+        git_dirs=scan.git_dirs,
     )
     return spec
+
+
+def _abbreviate(p: Path, keep: int = 60) -> str:
+    text = str(p)
+    return text if len(text) <= 2 * keep + 3 else f"{text[:keep]}...{text[-keep:]}"
 
 
 RUN_TMP_PREFIX = "vsh-run-"

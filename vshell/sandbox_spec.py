@@ -10,23 +10,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# Entries of every git directory (`.git`, a submodule's or linked worktree's, the target of a
+# `gitdir:` pointer, a bare repository) that make host git run code or read its configuration from
+# elsewhere: hooks, config (core.fsmonitor, core.hooksPath, ...), config.worktree (with
+# extensions.worktreeConfig), commondir (where config and hooks are read from) and a linked
+# worktree's gitdir (the way back to its working tree). Not here, on purpose: info/attributes only
+# selects drivers that config defines; objects/info/alternates only lends objects.
+GIT_DIR_PROTECTED: tuple[str, ...] = ("hooks/", "config", "config.worktree", "commondir", "gitdir")
+
+# Shell and session start-up files: each is run by some shell or login session when it starts.
+SHELL_STARTUP: tuple[str, ...] = (
+    ".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".bash_aliases", ".bashrc.d/",
+    ".profile", ".shrc",
+    ".zshrc", ".zshenv", ".zprofile", ".zlogin", ".zlogout",
+    ".kshrc", ".mkshrc", ".yashrc", ".yash_profile",
+    ".cshrc", ".tcshrc", ".login", ".logout",
+    ".xonshrc", ".config/xonsh/", ".config/fish/", ".config/nushell/", ".config/powershell/",
+    ".config/elvish/", ".elvish/",
+    ".xprofile", ".xsession", ".xsessionrc", ".xinitrc",
+    ".inputrc",
+)
+
 # Names protected from writes at any depth of the workspace, even when absent when the run starts.
 # A trailing "/" marks a directory (everything below it is protected too).
 PROTECTED_NAMES: tuple[str, ...] = (
-    ".git/hooks/",
-    ".git/config",
-    ".git/config.worktree",
+    *(f".git/{name}" for name in GIT_DIR_PROTECTED),
     ".gitmodules",
-    ".bashrc",
-    ".bash_profile",
-    ".bash_login",
-    ".bash_logout",
-    ".profile",
-    ".zshrc",
-    ".zshenv",
-    ".zprofile",
-    ".zlogin",
-    ".inputrc",
+    *SHELL_STARTUP,
     ".vscode/",
     ".idea/",
     ".mcp.json",
@@ -67,6 +77,32 @@ CREDENTIAL_STORES: tuple[str, ...] = (
     ".pypirc",
     ".config/gcloud",
     ".azure",
+    # less usual, as listed by a red-team pass: tokens, keyrings, password stores, shell histories
+    ".config/git/credentials",
+    ".cargo/credentials",
+    ".cargo/credentials.toml",
+    ".vault-token",
+    ".terraform.d/credentials.tfrc.json",
+    ".terraformrc",
+    ".password-store",
+    ".local/share/keyrings",
+    ".config/hub",
+    ".config/op",
+    ".gem/credentials",
+    ".pgpass",
+    ".my.cnf",
+    ".s3cfg",
+    ".boto",
+    ".oci",
+    ".config/rclone",
+    ".config/doctl",
+    ".bash_history",
+    ".zsh_history",
+    ".python_history",
+    ".psql_history",
+    ".mysql_history",
+    ".node_repl_history",
+    ".lesshst",
 )
 
 
@@ -128,6 +164,12 @@ class SandboxSpec:
     #   with EBUSY. Empty tuples mean "nothing found", not "not looked".
     protected_found: tuple[Path, ...] = ()
     pinned: tuple[Path, ...] = ()
+    # git_dirs: git directories in the workspace that are not named `.git` (see GIT_DIR_PROTECTED):
+    #   the targets of `gitdir:` pointers in `.git` files (even when absent: one created during the
+    #   run is what host git would use) and bare repositories. Existing ones are in `pinned` and
+    #   their protected entries in `protected_found`; Linux checks them again after the run, macOS
+    #   denies their protected entries by path.
+    git_dirs: tuple[Path, ...] = ()
     # Linux: install the seccomp filter (no new AF_UNIX sockets, no io_uring) for the whole sandbox.
     # False only when the proxy forwarder inside needs AF_UNIX; it then applies the filter itself
     # before starting the command (see vshell.runner).
