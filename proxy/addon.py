@@ -14,7 +14,16 @@ One addon, `VshEgress`, judges every connection and request the daemon sees:
 - Injection happens only over intercepted TLS, only when CONNECT authority, SNI and Host agree,
   only when exactly one credential applies after path/method narrowing; the client's own
   credential headers are removed first.
-- Responses to injected requests are scrubbed of every form of the injected value.
+- A request carrying an injected credential loses the headers that would make an upstream's
+  routing layer send it elsewhere or run another path or method (`policy.INJECTED_REQUEST_DROPPED`).
+- Every response on a connection the proxy sees into, for a run holding credentials, is scrubbed
+  of every form of the run's secrets: status reason, header names and values, body, trailers,
+  WebSocket messages. Requests there lose what would make the upstream answer in a shape the
+  scrubber cannot see whole (`policy.SCRUBBED_REQUEST_DROPPED`: Range, ...; Accept-Encoding and TE
+  are narrowed to codings the proxy decodes); a response that still comes back so (206, an
+  unknown coding, a non-WebSocket upgrade) is refused with 502, nothing of it relayed.
+- mitmproxy logs an exception raised by a hook and carries on with the flow as it stands, which
+  would send a request or relay a response unjudged: the hooks here refuse the flow instead.
 
 Every request gets one decision (`policy.Verdict`) sent to `record` (the audit log) with host,
 port, path without query, candidates and the chosen template: never values.
@@ -51,6 +60,7 @@ SCRUB_LIMIT = 32 * 1024 * 1024
 META_INJECTED = "vsh_injected"  # flow.metadata key: the run whose secret this request carries
 META_SCRUB = "vsh_scrub"  # the run whose secrets are scrubbed from this response (it holds credentials)
 META_SELECTION = "vsh_selection"
+META_REFUSE = "vsh_refuse"  # why this scrubbed response must not be relayed (set at its headers)
 DNS_CACHE_SECONDS = 10.0
 
 
@@ -280,6 +290,13 @@ class VshEgress:
 
     # -- CONNECT -------------------------------------------------------------------------------
     async def http_connect(self, flow: http.HTTPFlow) -> None:
+        try:
+            await self._http_connect(flow)
+        except Exception:
+            logger.exception("vsh proxy: judging a CONNECT failed")
+            flow.response = http.Response.make(502, "vsh proxy: internal error: refused\n")
+
+    async def _http_connect(self, flow: http.HTTPFlow) -> None:
         host, port = flow.request.host, flow.request.port
         run = self._authenticate(flow)
         if run is None:
@@ -321,13 +338,20 @@ class VshEgress:
     async def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response is not None or flow.request.method == "CONNECT":
             return
-        run = await self._judge(flow)
-        if flow.response is None:
-            flow.request.stream = True  # uploads are never modified: relay instead of buffering
-            if run is not None and run.forms:
-                # Any response on a connection we see into may carry a run's secret back (an
-                # upstream that stored it, a reflection on another path): scrub them all.
-                flow.metadata[META_SCRUB] = run
+        try:
+            run = await self._judge(flow)
+            if flow.response is None:
+                flow.request.stream = True  # uploads are never modified: relay instead of buffering
+                if run is not None and run.forms:
+                    # Any response on a connection we see into may carry a run's secret back (an
+                    # upstream that stored it, a reflection on another path): scrub them all, and
+                    # ask for them in a shape the scrubber sees whole.
+                    flow.metadata[META_SCRUB] = run
+                    prepare_scrubbed(flow.request)
+        except Exception:
+            logger.exception("vsh proxy: judging a request failed")
+            flow.response = http.Response.make(
+                502, "vsh proxy: internal error while judging the request: refused\n", {"Content-Type": "text/plain"})
 
     async def _judge(self, flow: http.HTTPFlow) -> Run | None:
         """Decide one request (refusing it by setting a response); the run it belongs to."""
@@ -372,12 +396,13 @@ class VshEgress:
             self._decide(Verdict.NO_CREDENTIAL, run, host=tunnel.host, port=tunnel.port, path=path,
                          method=method, reason="no template applies", selection=sel, reasons=list(sel.reasons))
             return
+        dropped = prepare_injected(flow.request)
         inject(flow.request, sel.template, run.secrets[sel.credential.id])
         flow.metadata[META_INJECTED] = run
         flow.metadata[META_SELECTION] = sel
         self._decide(Verdict.INJECTED, run, host=tunnel.host, port=tunnel.port, path=path, method=method,
                      reason=f"injected {sel.credential.ref}", selection=sel, template=sel.template,
-                     credential=sel.credential.ref)
+                     credential=sel.credential.ref, **({"dropped_headers": dropped} if dropped else {}))
 
     async def _plain_request(self, flow: http.HTTPFlow) -> Run | None:
         """An absolute-form request (`GET http://host/…`) or one inside TLS made to the proxy
@@ -400,7 +425,11 @@ class VshEgress:
         the validated or pinned address; IP literals skip getaddrinfo, so they are checked here."""
         if data.server.address is None:
             return
-        checked = await self._dial_target(str(data.server.address[0]), int(data.server.address[1]))
+        try:
+            checked = await self._dial_target(str(data.server.address[0]), int(data.server.address[1]))
+        except Exception as e:
+            logger.exception("vsh proxy: checking an upstream address failed")
+            checked = f"internal error checking the address: {type(e).__name__}"
         if isinstance(checked, str):
             data.server.error = f"vsh proxy: {checked}"
 
@@ -434,14 +463,23 @@ class VshEgress:
         if run is None:
             flow.response.stream = True  # the run holds no secret: relay as it comes
             return
-        _scrub_headers(flow.response.headers, run.forms)
-        length = flow.response.headers.get("content-length", "")
-        if length.isdigit() and int(length) > SCRUB_LIMIT:
-            if META_INJECTED in flow.metadata:
-                self._record_response(flow, run, f"response over the {SCRUB_LIMIT} byte scrub limit: killed")
-                flow.kill()
-            else:
-                flow.response.stream = True  # this request carried no secret: relay the body as is
+        try:
+            _scrub_head(flow.response, run.forms)
+            # A 101 is judged in `response`, once mitmproxy has said whether it is a WebSocket.
+            why = policy.unscrubbable_response(flow.response.status_code, _codings(flow.response.headers),
+                                               websocket=True)
+            if why is not None:
+                flow.metadata[META_REFUSE] = why
+            length = flow.response.headers.get("content-length", "")
+            if length.isdigit() and int(length) > SCRUB_LIMIT:
+                if META_INJECTED in flow.metadata or why is not None:
+                    self._record_response(flow, run, f"response over the {SCRUB_LIMIT} byte scrub limit: killed")
+                    flow.kill()
+                else:
+                    flow.response.stream = True  # this request carried no secret: relay the body as is
+        except Exception:
+            logger.exception("vsh proxy: judging response headers failed")
+            flow.kill()
 
     def response(self, flow: http.HTTPFlow) -> None:
         assert flow.response is not None
@@ -449,11 +487,26 @@ class VshEgress:
         sel: Selection | None = flow.metadata.get(META_SELECTION)
         if flow.response.status_code == 401 and sel is not None:
             self._record_response(flow, run, "upstream answered 401", hints=list(sel.reasons))
-        if run is None or flow.response.stream:
+        if run is None:
             return
-        _scrub_headers(flow.response.headers, run.forms)
+        try:
+            self._scrub_response(flow, run)
+        except Exception:
+            logger.exception("vsh proxy: scrubbing a response failed")
+            self._fail(flow, run, "internal error while scrubbing the response")
+
+    def _scrub_response(self, flow: http.HTTPFlow, run: Run) -> None:
+        assert flow.response is not None
         if flow.response.trailers:
             _scrub_headers(flow.response.trailers, run.forms)
+        if flow.response.stream:
+            return  # over the scrub limit and carried no secret: head scrubbed, body relayed as is
+        why = flow.metadata.get(META_REFUSE) or policy.unscrubbable_response(
+            flow.response.status_code, _codings(flow.response.headers), websocket=flow.websocket is not None)
+        if why is not None:
+            self._fail(flow, run, why)
+            return
+        _scrub_head(flow.response, run.forms)
         raw = flow.response.raw_content or b""
         if len(raw) > SCRUB_LIMIT:
             self._fail(flow, run, f"response over the {SCRUB_LIMIT} byte scrub limit")
@@ -479,9 +532,13 @@ class VshEgress:
         run: Run | None = flow.metadata.get(META_SCRUB)
         if run is None or flow.websocket is None:
             return
-        msg: WebSocketMessage = flow.websocket.messages[-1]
-        if not msg.from_client:
-            msg.content, _ = policy.scrub(msg.content, run.forms)
+        try:
+            msg: WebSocketMessage = flow.websocket.messages[-1]
+            if not msg.from_client:
+                msg.content, _ = policy.scrub(msg.content, run.forms)
+        except Exception:
+            logger.exception("vsh proxy: scrubbing a WebSocket message failed")
+            flow.kill()
 
     def _fail(self, flow: http.HTTPFlow, run: Run, why: str) -> None:
         flow.response = http.Response.make(502, f"vsh proxy: {why}\n", {"Content-Type": "text/plain"})
@@ -499,19 +556,83 @@ class VshEgress:
 
 
 def _scrub_headers(headers: http.Headers, forms: Sequence[bytes]) -> None:
-    for key in list(headers.keys()):
-        values = headers.get_all(key)
-        cleaned = [policy.scrub(v.encode("utf-8", "surrogateescape"), forms)[0].decode("utf-8", "surrogateescape")
-                   for v in values]
-        if cleaned != values:
-            headers.set_all(key, cleaned)
+    """Values scrubbed in place; a field whose name carries a secret is removed (a name cannot
+    hold the redaction marker)."""
+    if not any(f in name or f in value for name, value in headers.fields for f in forms):
+        return
+    headers.fields = tuple((name, policy.scrub(value, forms)[0]) for name, value in headers.fields
+                           if not policy.scrub(name, forms)[1])
+
+
+def _codings(headers: http.Headers) -> dict[str, str]:
+    """The response's Transfer-Encoding and Content-Encoding (lower-case keys, repeated fields
+    joined), read in one pass: mitmproxy's Headers.get raises and catches KeyError when absent."""
+    out: dict[str, str] = {}
+    for name, value in headers.fields:
+        key = name.lower()
+        if key in (b"transfer-encoding", b"content-encoding"):
+            text = value.decode("latin-1")
+            k = key.decode()
+            out[k] = f"{out[k]}, {text}" if k in out else text
+    return out
+
+
+def _scrub_head(response: http.Response, forms: Sequence[bytes]) -> None:
+    """Everything of a response head an upstream chooses: the status reason and the headers."""
+    reason, count = policy.scrub(response.data.reason, forms)
+    if count:
+        response.data.reason = reason
+    _scrub_headers(response.headers, forms)
+
+
+def _remove_fields(headers: http.Headers, drop: Callable[[str], bool]) -> list[str]:
+    """Remove every field whose name `drop` accepts, in one pass; the names removed (first spelling)."""
+    kept, dropped = [], []
+    for field in headers.fields:
+        name = field[0].decode("latin-1")
+        if drop(name):
+            dropped.append(name)
+        else:
+            kept.append(field)
+    if dropped:
+        headers.fields = tuple(kept)
+    return list(dict.fromkeys(dropped))
+
+
+def prepare_scrubbed(request: http.Request) -> None:
+    """Ask for a response the scrubber can see whole: no slices, no exotic charset
+    (policy.SCRUBBED_REQUEST_DROPPED), only codings it undoes (policy.SCRUBBED_REQUEST_NARROWED)."""
+    te: list[str] = []
+    accept: list[str] = []
+    kept = []
+    for field in request.headers.fields:
+        name = field[0].decode("latin-1").lower()
+        if name == "te":
+            te.append(field[1].decode("latin-1"))
+        elif name == "accept-encoding":
+            accept.append(field[1].decode("latin-1"))
+        elif not policy.dropped_on_scrubbed(name):
+            kept.append(field)
+    if len(kept) == len(request.headers.fields):
+        return
+    request.headers.fields = tuple(kept)
+    if accept:
+        request.headers["Accept-Encoding"] = policy.scrubbable_accept_encoding(", ".join(accept))
+    if te and (narrowed := policy.scrubbable_te(", ".join(te))):
+        request.headers["TE"] = narrowed
+
+
+def prepare_injected(request: http.Request) -> list[str]:
+    """Remove the headers that would send a credentialed request elsewhere or make it run another
+    path or method (policy.INJECTED_REQUEST_DROPPED); the names removed."""
+    return _remove_fields(request.headers, policy.dropped_on_injected)
 
 
 def inject(request: http.Request, template: HostTemplate, secret: Secret) -> None:
     """Remove every credential the client sent (the template's header, Authorization,
     Proxy-Authorization, and the template's query parameter), then set the real one."""
-    for name in {template.header, "Authorization", "Proxy-Authorization"}:
-        request.headers.pop(name, None)
+    names = {template.header.lower(), "authorization", "proxy-authorization"}
+    _remove_fields(request.headers, lambda name: name.lower() in names)
     if template.query_param:
         query = [(k, v) for k, v in request.query.items(multi=True) if k != template.query_param]
         query.append((template.query_param, template.prefix + secret.reveal()))

@@ -55,7 +55,8 @@ def _dir(paths: StatePaths) -> Path:
 @dataclass(frozen=True)
 class DaemonInfo:
     """A running daemon. `socket_path`: the proxy socket bound into sandboxes; `port`: its TCP
-    listener on 127.0.0.1 (token-authenticated like the socket); `ca_bundle`: public certs only."""
+    listener on 127.0.0.1 (token-authenticated like the socket; on Linux it also closes every
+    connection made by another uid than the daemon's); `ca_bundle`: public certs only."""
 
     pid: int
     port: int

@@ -2,7 +2,15 @@
 
 It runs mitmproxy in-process (regular mode, lazy upstream connections, only the addons it needs
 plus `VshEgress`) behind a small front that accepts every client connection, on 127.0.0.1:<port>
-(advertised in daemon.json) and on unix sockets in `StatePaths.proxy_dir`:
+(advertised in daemon.json) and on unix sockets in `StatePaths.proxy_dir`. mitmproxy itself
+listens nowhere (`server=False`): the front hands it each connection through a server instance
+that was never started, so nothing can reach mitmproxy except through the front.
+
+Who may connect: the unix sockets are 0600 in a 0700 directory. On Linux the TCP front also
+closes, before reading a byte, every connection whose other end is owned by another uid than the
+daemon's (`PeerUids`: the kernel's socket table, by netlink sock_diag or /proc/net/tcp), so a
+token that leaked is still worthless to another local user. Elsewhere (macOS) the TCP front relies
+on the per-run token alone.
 
 - `proxy.sock` (0600): the socket bound into sandboxes. The front tunnels, itself, a CONNECT that
   needs no interception (valid token, admitted host and address, no credential of the run for the
@@ -26,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -34,7 +43,9 @@ import os
 import queue
 import resource
 import signal
+import socket
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -200,6 +211,11 @@ class _Pipe(asyncio.Protocol):
     def __init__(self) -> None:
         self.peer: asyncio.Transport | None = None
         self.transport: asyncio.Transport | None = None
+        # The StreamWriter the front was handed for this transport. Held for the tunnel's life:
+        # asyncio's StreamWriter.__del__ closes its transport when the garbage collector frees it
+        # (it sits in a reference cycle, so that happens at a random moment), and that transport
+        # is now this tunnel's.
+        self.owner: asyncio.StreamWriter | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -262,6 +278,116 @@ def _drain(reader: asyncio.StreamReader) -> bytes:
     return data
 
 
+# -- who is at the other end of a loopback TCP connection (Linux) ---------------------------------
+
+NETLINK_SOCK_DIAG = 4
+SOCK_DIAG_BY_FAMILY = 20
+NLM_F_REQUEST = 1
+NLMSG_ERROR = 2
+INET_DIAG_NOCOOKIE = 0xFFFFFFFF
+_NLMSG_HEADER = struct.Struct("=IHHII")  # len, type, flags, seq, pid
+_INET_DIAG_UID = 16 + 64  # nlmsghdr, then inet_diag_msg: 4 bytes, sockid (48), expires, rqueue, wqueue, uid
+TCP_LISTEN = 10
+
+
+def proc_net_tcp_address(host: str, port: int) -> str:
+    """`host:port` as /proc/net/tcp{,6} prints it: each 32-bit word of the address in host byte
+    order as hex, then the port as hex (e.g. 127.0.0.1:8080 -> 0100007F:1F90 on little-endian)."""
+    packed = socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+    words = "".join(f"{int.from_bytes(packed[i:i + 4], sys.byteorder):08X}" for i in range(0, len(packed), 4))
+    return f"{words}:{port:04X}"
+
+
+def proc_net_tcp_uid(table: str, local: tuple[str, int], remote: tuple[str, int]) -> int | None:
+    """From the text of /proc/net/tcp or tcp6: the uid owning the socket whose local address is
+    `local` and remote address is `remote` (both `(host, port)`), or None when there is none."""
+    want_local, want_remote = proc_net_tcp_address(*local), proc_net_tcp_address(*remote)
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 7 and fields[1] == want_local and fields[2] == want_remote and fields[3] != "0A":
+            return int(fields[7])
+    return None
+
+
+def _mapped(host: str) -> str:
+    return host if ":" in host else f"::ffff:{host}"
+
+
+class PeerUids:
+    """The uid owning the other end of a TCP connection accepted on this host (Linux only): the
+    kernel's socket whose local address is our peer's and remote address is ours. One exact
+    netlink sock_diag lookup (a hash lookup in the kernel, ~10 µs, whatever the number of sockets);
+    /proc/net/tcp{,6} when netlink is unavailable (a scan of every socket)."""
+
+    def __init__(self) -> None:
+        self._nl: socket.socket | None = None
+        self._netlink_ok = True
+        self._seq = 0
+
+    def close(self) -> None:
+        if self._nl is not None:
+            self._nl.close()
+            self._nl = None
+
+    def of_peer(self, sock: socket.socket) -> int | None:
+        """The peer's uid, or None when it cannot be found (then refuse the connection)."""
+        try:
+            ours, peer = sock.getsockname()[:2], sock.getpeername()[:2]
+        except OSError:
+            return None
+        if self._netlink_ok:
+            try:
+                return self._netlink(sock.family, peer, ours)
+            except OSError as e:
+                logger.warning("sock_diag lookup failed (%s): reading /proc/net/tcp from now on", e)
+                self._netlink_ok = False
+                self.close()
+        return self._proc(peer, ours)
+
+    def _netlink(self, family: int, local: tuple[str, int], remote: tuple[str, int]) -> int | None:
+        if self._nl is None:
+            self._nl = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_SOCK_DIAG)
+            self._nl.settimeout(1.0)
+        self._seq = (self._seq + 1) & 0xFFFFFFFF
+        src = socket.inet_pton(family, local[0]).ljust(16, b"\0")
+        dst = socket.inet_pton(family, remote[0]).ljust(16, b"\0")
+        sockid = struct.pack("!HH", local[1], remote[1]) + src + dst
+        req = (struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 0xFFFFFFFF) + sockid
+               + struct.pack("=III", 0, INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE))
+        self._nl.send(_NLMSG_HEADER.pack(_NLMSG_HEADER.size + len(req), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST,
+                                         self._seq, 0) + req)
+        while True:
+            reply = self._nl.recv(8192)
+            if len(reply) < _NLMSG_HEADER.size:
+                raise OSError("short sock_diag reply")
+            _length, kind, _flags, seq, _pid = _NLMSG_HEADER.unpack_from(reply)
+            if seq != self._seq:
+                continue  # the answer to an earlier lookup that timed out
+            if kind == NLMSG_ERROR:
+                (err,) = struct.unpack_from("=i", reply, _NLMSG_HEADER.size)
+                if -err == errno.ENOENT:  # no such socket
+                    return None
+                raise OSError(-err, os.strerror(-err))
+            if len(reply) < _INET_DIAG_UID + 4:
+                raise OSError("short sock_diag reply")
+            state = reply[_NLMSG_HEADER.size + 1]
+            if state == TCP_LISTEN or reply[_NLMSG_HEADER.size + 4:_NLMSG_HEADER.size + 8] != sockid[:4]:
+                return None  # not the peer's connected socket (a listener that happens to match)
+            return int(struct.unpack_from("=I", reply, _INET_DIAG_UID)[0])
+
+    @staticmethod
+    def _proc(local: tuple[str, int], remote: tuple[str, int]) -> int | None:
+        for table, lo, rem in (("/proc/net/tcp", local, remote),
+                               ("/proc/net/tcp6", (_mapped(local[0]), local[1]), (_mapped(remote[0]), remote[1]))):
+            try:
+                text = Path(table).read_text()
+            except OSError:
+                continue
+            if (uid := proc_net_tcp_uid(text, lo, rem)) is not None:
+                return uid
+        return None
+
+
 @dataclass
 class Daemon:
     paths: StatePaths
@@ -276,6 +402,7 @@ class Daemon:
     egress: VshEgress | None = None
     instance: Any = None
     idle_exit: float = IDLE_EXIT
+    peer_uids: PeerUids | None = None  # set on Linux: TCP clients of another uid are refused
     _audit_queue: queue.SimpleQueue[dict[str, Any] | None] | None = None
     _audit_thread: threading.Thread | None = None
 
@@ -426,6 +553,21 @@ class Daemon:
             self.master.shutdown()
 
     # -- the front: every client connection starts here ----------------------------------------
+    def _same_user(self, writer: asyncio.StreamWriter) -> bool:
+        """Whether the process at the other end of a TCP connection runs as our uid (Linux). A
+        connection whose owner cannot be found is refused too."""
+        assert self.peer_uids is not None
+        sock = writer.get_extra_info("socket")
+        uid = self.peer_uids.of_peer(sock) if sock is not None else None
+        if uid == os.geteuid():
+            return True
+        peer = writer.get_extra_info("peername")
+        logger.warning("refused a TCP connection from %s: owned by uid %s, not %s", peer, uid, os.geteuid())
+        self.record({"event": "connection_refused", "decision": policy.Verdict.UNAUTHENTICATED.value,
+                     "reason": f"the connecting process runs as uid {uid}, not the daemon's uid {os.geteuid()}",
+                     "peer_port": peer[1] if isinstance(peer, tuple) else None})
+        return False
+
     async def front(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, unix: bool) -> None:
         """Tunnel what needs no interception ourselves (mitmproxy's TCP relay costs ~0.4 ms per
         request); hand everything else to mitmproxy untouched, as if it had accepted it."""
@@ -483,7 +625,7 @@ class Daemon:
         if not complete or not self.egress.fast_tunnel_sni_ok(run, name, parsed[1], sni):
             await self._handoff(reader, writer, head + bytes(hello), unix=unix, answered=True)
             return
-        await self._tunnel(writer, address, bytes(hello) + _drain(reader))
+        await self._tunnel(reader, writer, address, bytes(hello))
 
     async def _handoff(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, prefix: bytes, *,
                        unix: bool, answered: bool = False) -> None:
@@ -493,10 +635,12 @@ class Daemon:
         await self.instance.handle_stream(
             reader, _ClientWriter(writer, self.port, unix=unix, swallow_head=answered))  # type: ignore[arg-type]
 
-    async def _tunnel(self, writer: asyncio.StreamWriter, address: tuple[str, int], first: bytes) -> None:
+    async def _tunnel(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, address: tuple[str, int],
+                      first: bytes) -> None:
         loop = asyncio.get_running_loop()
         client_transport = writer.transport
         client_pipe = _Pipe()
+        client_pipe.owner = writer
         try:
             up_transport, up_pipe = await loop.create_connection(_Pipe, address[0], address[1])
         except OSError as e:
@@ -507,14 +651,20 @@ class Daemon:
         client_pipe.connection_made(client_transport)
         client_pipe.peer = up_transport  # type: ignore[assignment]
         up_pipe.peer = client_transport  # type: ignore[assignment]
+        # What the client sent while the upstream connection was being made went to the reader.
+        first += _drain(reader)
         if first:
             up_transport.write(first)
+        if reader.at_eof() and up_transport.can_write_eof():
+            up_transport.write_eof()
+        client_transport.resume_reading()  # type: ignore[attr-defined]  # the reader may have paused it
 
     # -- the server ----------------------------------------------------------------------------
     async def serve(self) -> int:
         from mitmproxy import options
         from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
         from mitmproxy.master import Master
+        from mitmproxy.proxy.mode_servers import ServerInstance
 
         files = self.files
         upstream_ca = write_upstream_ca(files, self.config)
@@ -525,8 +675,11 @@ class Daemon:
         egress = VshEgress(self.runs, self.config.resolve, self.record)
         egress.install_resolver(asyncio.get_running_loop())
         master.addons.add(core.Core(), ps, next_layer.NextLayer(), tlsconfig.TlsConfig(), egress)
+        # server=False: mitmproxy opens no listener of its own. The front hands connections to
+        # `instance`, a regular-mode server instance that is never started (handle_stream needs
+        # only the mode, the running master and the Proxyserver addon that tracks connections).
         opts.update(
-            mode=["regular"], listen_host="127.0.0.1", listen_port=0, confdir=str(files.confdir),
+            mode=["regular"], server=False, confdir=str(files.confdir),
             connection_strategy="lazy", ssl_verify_upstream_trusted_ca=str(upstream_ca),
             ssl_insecure=False, upstream_cert=False, http3=False, rawtcp=True,
             body_size_limit="256m",
@@ -534,25 +687,28 @@ class Daemon:
         _secure_confdir(files.confdir)
         run_task = asyncio.create_task(master.run())
         for _ in range(400):
-            if run_task.done() or ps.listen_addrs():
+            if run_task.done() or ps.is_running:
                 break
             await asyncio.sleep(0.01)
-        addrs = ps.listen_addrs()
-        if not addrs:
+        if not ps.is_running:
             master.shutdown()
             await run_task
-            raise VshError("the proxy server did not start listening")
+            raise VshError("the proxy server did not start")
         self.egress = egress
-        self.instance = next(iter(ps.servers))
+        self.instance = ServerInstance.make("regular", ps)
         write_ca_bundle(files)
+        if sys.platform.startswith("linux"):
+            self.peer_uids = PeerUids()
 
         async def on_unix(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await self.front(reader, writer, unix=True)
 
         async def on_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            if self.peer_uids is not None and not self._same_user(writer):
+                writer.close()
+                return
             await self.front(reader, writer, unix=False)
 
-        # The advertised TCP port is the front's; mitmproxy's own listener stays unannounced.
         tcp_server = await asyncio.start_server(on_tcp, "127.0.0.1", 0)
         self.port = int(tcp_server.sockets[0].getsockname()[1])
 
@@ -580,6 +736,8 @@ class Daemon:
         finally:
             reaper.cancel()
             self.flush_audit()
+            if self.peer_uids is not None:
+                self.peer_uids.close()
             tcp_server.close()
             proxy_server.close()
             control_server.close()

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 from vshell import hostmatch
 from vshell.credentials import Credential
@@ -130,51 +132,99 @@ def split_authority(authority: str, default_port: int) -> tuple[str, int] | None
 
 
 # -- addresses ---------------------------------------------------------------------------------
+# An address is dialled only when it is globally routable unicast; everything else is refused
+# unless a `[proxy] resolve` pin names the host (pins skip this check entirely). Three tables,
+# consulted in this order, give the reason; Python's `is_global` is a last net under them.
 
-# Networks never dialled (unless a `[proxy] resolve` pin names them). Checked in order; the first
-# hit names the reason. `is_global` below catches the rest of the special-purpose ranges.
-BLOCKED_NETWORKS: tuple[tuple[str, str], ...] = (
+# IPv4 ranges never dialled. The first hit names the reason, so specific entries come first.
+BLOCKED_IPV4: tuple[tuple[str, str], ...] = (
     ("169.254.169.254/32", "cloud metadata service"),
-    ("fd00:ec2::254/128", "cloud metadata service"),
+    ("168.63.129.16/32", "cloud platform service, Azure wireserver"),
+    ("255.255.255.255/32", "broadcast"),
     ("0.0.0.0/8", "unspecified / this network"),
-    ("127.0.0.0/8", "loopback"),
     ("10.0.0.0/8", "private"),
-    ("172.16.0.0/12", "private"),
-    ("192.168.0.0/16", "private"),
-    ("100.64.0.0/10", "carrier-grade NAT"),
+    ("100.64.0.0/10", "carrier-grade NAT, shared (some clouds serve metadata here)"),
+    ("127.0.0.0/8", "loopback"),
     ("169.254.0.0/16", "link-local"),
+    ("172.16.0.0/12", "private"),
+    ("192.0.0.0/24", "IETF protocol assignment"),
+    ("192.0.2.0/24", "documentation"),
+    ("192.88.99.0/24", "deprecated 6to4 relay anycast"),
+    ("192.168.0.0/16", "private"),
+    ("198.18.0.0/15", "benchmarking"),
+    ("198.51.100.0/24", "documentation"),
+    ("203.0.113.0/24", "documentation"),
+    ("224.0.0.0/4", "multicast"),
+    ("240.0.0.0/4", "reserved"),
+)
+
+# IPv6 ranges that carry an IPv4 address which a translator, the kernel or a tunnel delivers to:
+# the address is judged as that IPv4 address. (prefix, what it is, bit offset of the IPv4 address
+# from the low end.)
+IPV4_EMBEDDINGS: tuple[tuple[str, str, int], ...] = (
+    ("::ffff:0:0/96", "IPv4-mapped", 0),
+    ("::ffff:0:0:0/96", "IPv4-translated, SIIT", 0),
+    ("64:ff9b::/96", "NAT64 well-known prefix", 0),
+    ("2002::/16", "6to4", 80),
+)
+
+# IPv6 ranges never dialled (after the embeddings above). First hit names the reason.
+BLOCKED_IPV6: tuple[tuple[str, str], ...] = (
+    ("fd00:ec2::254/128", "cloud metadata service"),
     ("::/128", "unspecified"),
     ("::1/128", "loopback"),
-    ("fc00::/7", "unique local (private)"),
+    ("::/96", "deprecated IPv4-compatible, RFC 4291"),
+    # RFC 8215: the operator picks the translator's prefix length inside this /48, so where the
+    # IPv4 address sits (and hence whether it is private) cannot be told from the address.
+    ("64:ff9b:1::/48", "local-use NAT64 prefix"),
+    ("100::/64", "discard-only"),
+    ("2001::/32", "Teredo tunnel"),
+    ("2001::/23", "IETF protocol assignment"),
+    ("2001:db8::/32", "documentation"),
+    ("3fff::/20", "documentation"),
+    ("fc00::/7", "unique local, private"),
     ("fe80::/10", "link-local"),
-    ("224.0.0.0/4", "multicast"),
+    ("fec0::/10", "deprecated site-local"),
     ("ff00::/8", "multicast"),
 )
-_BLOCKED = tuple((ipaddress.ip_network(n), why) for n, why in BLOCKED_NETWORKS)
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_6TO4 = ipaddress.ip_network("2002::/16")
+GLOBAL_UNICAST_IPV6 = "2000::/3"  # outside it, IPv6 is never globally routable unicast
+
+_BLOCKED_V4 = tuple((ipaddress.IPv4Network(n), why) for n, why in BLOCKED_IPV4)
+_BLOCKED_V6 = tuple((ipaddress.IPv6Network(n), why) for n, why in BLOCKED_IPV6)
+_EMBEDDINGS = tuple((ipaddress.IPv6Network(n), what, shift) for n, what, shift in IPV4_EMBEDDINGS)
+_GLOBAL_UNICAST = ipaddress.IPv6Network(GLOBAL_UNICAST_IPV6)
+
+
+def _refusal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why `ip` is not public (a short phrase), or None."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        for net4, why in _BLOCKED_V4:
+            if ip in net4:
+                return why
+        return None if ip.is_global else "special-purpose"
+    for net6, what, shift in _EMBEDDINGS:
+        if ip in net6:
+            inner = ipaddress.IPv4Address((int(ip) >> shift) & 0xFFFFFFFF)
+            inner_why = _refusal(inner)
+            return f"{what}, embeds {inner} ({inner_why})" if inner_why else None
+    for net6, why in _BLOCKED_V6:
+        if ip in net6:
+            return why
+    if ip not in _GLOBAL_UNICAST:
+        return f"outside global unicast {GLOBAL_UNICAST_IPV6}"
+    return None if ip.is_global else "special-purpose"
 
 
 def address_refusal(address: str) -> str | None:
-    """None when `address` (an IP literal) may be dialled, else why not. IPv4 embedded in IPv6
-    (mapped, NAT64, 6to4) is judged as the IPv4 address; anything not globally routable is refused."""
+    """None when `address` (an IP literal, IPv6 zone allowed) may be dialled, else why not: every
+    address that is not globally routable unicast, IPv4 embedded in IPv6 (mapped, SIIT, NAT64,
+    6to4) judged as the IPv4 address it reaches (tables above)."""
     try:
         ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return f"{address!r} is not an IP address"
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        elif ip in _NAT64:
-            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        elif ip.sixtofour is not None:
-            ip = ip.sixtofour
-    for net, why in _BLOCKED:
-        if ip.version == net.version and ip in net:
-            return f"{ip} is a {why} address"
-    if not ip.is_global:
-        return f"{ip} is not a public address"
-    return None
+    why = _refusal(ip)
+    return f"{ip} is not a public address: {why}" if why else None
 
 
 def is_ip_literal(host: str) -> bool:
@@ -206,14 +256,134 @@ def normalize_pins(pins: Mapping[str, tuple[str, int]]) -> dict[str, tuple[str, 
     return out
 
 
+# -- request and response hygiene where secrets are at stake -----------------------------------
+# For a run that holds credentials:
+# - every flow the proxy sees into (intercepted TLS, cleartext HTTP) is *scrubbed*: its response is
+#   searched for the run's secrets before it is relayed, so the client must not be able to have the
+#   upstream send it in a shape the scrubber cannot see whole: in slices, in codings it cannot
+#   undo, or down an upgraded stream;
+# - a flow that carries an *injected* credential must also reach exactly the host, path and method
+#   the template was judged on: headers that make a routing layer or framework send it elsewhere,
+#   or run another path or method, are removed.
+
+# Request headers removed from every scrubbed request. (name, why)
+SCRUBBED_REQUEST_DROPPED: tuple[tuple[str, str], ...] = (
+    ("Range", "asks for a slice of the response: a secret cut across slices never matches the scrubber"),
+    ("If-Range", "only qualifies Range"),
+    ("Accept-Charset", "asks for a charset (UTF-16, UTF-32) in which the secret's bytes are spread out"),
+)
+# Request headers narrowed on every scrubbed request. (name, what is kept and why)
+SCRUBBED_REQUEST_NARROWED: tuple[tuple[str, str], ...] = (
+    ("Accept-Encoding", "only SCRUBBABLE_CODINGS: a coding the proxy cannot decode hides the secret from the scrubber"),
+    ("TE", "only `trailers` (scrubbed like headers; gRPC needs it): transfer codings (gzip) are relayed undecoded"),
+)
+
+# Request headers removed from a request that carries an injected credential. (name, why)
+INJECTED_REQUEST_DROPPED: tuple[tuple[str, str], ...] = (
+    ("Forwarded", "host= and proto= make a routing layer rebuild the URL: the credential goes elsewhere"),
+    ("X-Forwarded-Host", "a routing layer or framework takes it for the host: redirects and upstream picks follow it"),
+    ("X-Forwarded-Proto", "rewrites the scheme in URLs the upstream builds (redirects to http://)"),
+    ("X-Forwarded-Port", "rewrites the port in URLs the upstream builds"),
+    ("X-Forwarded-Prefix", "prepends a path: the upstream serves another path than the one judged"),
+    ("X-Forwarded-For", "claims another client address (upstream IP allow lists, the credential owner's audit)"),
+    ("X-Forwarded-Server", "a routing layer may take it for the host"),
+    ("X-Forwarded-Scheme", "rewrites the scheme, as X-Forwarded-Proto"),
+    ("X-Forwarded-Ssl", "rewrites the scheme, as X-Forwarded-Proto"),
+    ("X-Real-IP", "claims another client address, as X-Forwarded-For"),
+    ("True-Client-IP", "claims another client address, as X-Forwarded-For"),
+    ("X-Original-URL", "IIS/Symfony-style override of the request path: bypasses path narrowing, reroutes"),
+    ("X-Rewrite-URL", "the same override under another name"),
+    ("X-Original-Host", "a routing layer takes it for the host"),
+    ("X-Host", "a routing layer takes it for the host"),
+    ("X-HTTP-Method-Override", "runs another method than the one judged: bypasses method narrowing"),
+    ("X-HTTP-Method", "the same override under another name"),
+    ("X-Method-Override", "the same override under another name"),
+)
+# Any other request header with one of these prefixes is removed from injected requests too.
+INJECTED_REQUEST_DROPPED_PREFIXES: tuple[str, ...] = ("x-forwarded-",)
+
+# Content codings the scrubber can undo (mitmproxy decodes them): a scrubbed request asks only for
+# these, and a scrubbed response in any other coding is refused.
+SCRUBBABLE_CODINGS: tuple[str, ...] = ("gzip", "deflate", "br", "zstd", "identity")
+
+
+_INJECTED_DROPPED = frozenset(n.lower() for n, _ in INJECTED_REQUEST_DROPPED)
+_SCRUBBED_DROPPED = frozenset(n.lower() for n, _ in SCRUBBED_REQUEST_DROPPED)
+
+
+def dropped_on_injected(name: str) -> bool:
+    """Whether a request header `name` is removed before a credential is injected."""
+    low = name.lower()
+    return low in _INJECTED_DROPPED or low.startswith(INJECTED_REQUEST_DROPPED_PREFIXES)
+
+
+def dropped_on_scrubbed(name: str) -> bool:
+    """Whether a request header `name` is removed from a request whose response is scrubbed."""
+    return name.lower() in _SCRUBBED_DROPPED
+
+
+def scrubbable_te(value: str) -> str | None:
+    """A TE value narrowed to `trailers`; None (remove the header) when it asked for nothing else."""
+    return "trailers" if any(item.split(";", 1)[0].strip().lower() == "trailers" for item in value.split(",")) else None
+
+
+def scrubbable_accept_encoding(value: str) -> str:
+    """An Accept-Encoding value narrowed to SCRUBBABLE_CODINGS (parameters such as q kept); `*`
+    and every other coding are dropped; `identity` when nothing is left."""
+    kept = [item.strip() for item in value.split(",")
+            if item.split(";", 1)[0].strip().lower() in SCRUBBABLE_CODINGS]
+    return ", ".join(kept) or "identity"
+
+
+def unscrubbable_response(status: int, headers: Mapping[str, str], *, websocket: bool) -> str | None:
+    """Why a response on a scrubbed flow cannot be scrubbed whole (it is then refused), or None.
+    `headers` holds at least the response's `transfer-encoding` and `content-encoding` (lower-case
+    keys); `websocket` says whether a 101 is a WebSocket upgrade (its messages are scrubbed one by
+    one)."""
+    if status == 206:
+        return "a partial (206) response cannot be scrubbed: the rest of a secret may be in another part"
+    if status == 101 and not websocket:
+        return "a protocol upgrade other than WebSocket is relayed as raw bytes that cannot be scrubbed"
+    te = headers.get("transfer-encoding")
+    if te is not None and te.replace(" ", "").lower() != "chunked":
+        return f"transfer coding {te!r} cannot be scrubbed"
+    ce = headers.get("content-encoding")
+    if ce is not None and ce.strip().lower() not in SCRUBBABLE_CODINGS:
+        return f"content coding {ce!r} cannot be scrubbed"
+    return None
+
+
 # -- secret scrubbing --------------------------------------------------------------------------
 
+_MIN_DERIVED_FORM = 8  # a derived form (not the value itself) shorter than this is not scrubbed
+
+
+def _base64_cores(raw: bytes) -> set[bytes]:
+    """The base64 characters that encode only `raw`'s bits, whatever precedes it: for each of the
+    three byte alignments, in both alphabets. A secret base64-encoded inside a longer text (an
+    echoed `Authorization: Key <secret>` header, base64-encoded) contains one of them."""
+    out: set[bytes] = set()
+    for k in range(3):
+        start = -(-8 * k // 6)  # first character whose six bits all come from raw
+        end = 8 * (k + len(raw)) // 6  # one past the last such character
+        padded = b"\0" * k + raw
+        for enc in (base64.b64encode(padded), base64.urlsafe_b64encode(padded)):
+            out.add(enc[start:end])
+    return out
+
+
 def secret_forms(value: str) -> tuple[bytes, ...]:
-    """The byte strings a reflected secret may come back as: raw, percent-encoded, base64 and
-    JSON-escaped. Longest first so a longer form is replaced before a shorter one inside it."""
+    """The byte strings a reflected secret may come back as: raw, percent-encoded (either hex
+    case, `+` for space), base64 at any alignment in either alphabet, JSON- and HTML-escaped,
+    UTF-16. Longest first so a longer form is replaced before a shorter one inside it."""
     raw = value.encode("utf-8")
-    forms = {raw, quote(value, safe="").encode(), quote(value).encode(), base64.b64encode(raw),
-             base64.urlsafe_b64encode(raw), value.replace("/", "\\/").encode()}
+    percent = quote(value, safe="")
+    derived = {quote(value, safe="").encode(), quote(value).encode(), quote_plus(value).encode(),
+               re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), percent).encode(),
+               base64.b64encode(raw), base64.urlsafe_b64encode(raw), *_base64_cores(raw),
+               value.replace("/", "\\/").encode(), html.escape(value).encode(),
+               value.encode("utf-16-le"), value.encode("utf-16-be")}
+    forms = {raw} | {f for f in derived if len(f) >= _MIN_DERIVED_FORM}
     forms.discard(b"")
     return tuple(sorted(forms, key=len, reverse=True))
 

@@ -27,16 +27,20 @@ def _cred(ref: str, host: str, prefix: str = "Key ", **kw: Any) -> Credential:
     return Credential(id=ref, service=s, field=f, templates=(HostTemplate(host, prefix=prefix, **kw),))
 
 
-def _addon(*creds: Credential) -> tuple[VshEgress, Run, list[dict[str, Any]]]:
+def _addon(*creds: Credential, answer: str = "93.184.216.34",
+           pins: dict[str, tuple[str, int]] | None = None) -> tuple[VshEgress, Run, list[dict[str, Any]]]:
+    """The addon with one registered run holding `creds`; every name resolves to `answer`."""
     records: list[dict[str, Any]] = []
     runs = RunRegistry()
     run = Run.make("r1", creds, {c.id: Secret(SECRET + c.id) for c in creds}, policy.DomainPolicy())
     runs.add(TOKEN, run)
 
     async def resolve(host: str, port: int) -> list[str]:
-        return ["93.184.216.34"]
+        if answer == "raise":
+            raise RuntimeError("resolver bug")
+        return [answer]
 
-    return VshEgress(runs, {}, records.append, resolve), run, records
+    return VshEgress(runs, pins or {}, records.append, resolve), run, records
 
 
 def _tunnel_flow(addon: VshEgress, run: Run, host: str = "api.fal.run", host_header: str | None = None,
@@ -201,3 +205,179 @@ def test_absolute_form_authority_must_match_too() -> None:
     assert f.response is not None and f.response.status_code == 403
     assert "Authorization" not in f.request.headers
     assert records[-1]["decision"] == "mismatch"
+
+
+# -- red team: requests reshaped before injection, responses the scrubber must see whole -----------
+
+def _value(cred_id: str = "fal/key") -> str:
+    return f"Key {SECRET}{cred_id}"
+
+
+def _respond(addon: VshEgress, f: http.HTTPFlow, response: http.Response) -> http.Response:
+    """Run the response hooks as mitmproxy does (headers, then the whole response)."""
+    f.response = response
+    addon.responseheaders(f)
+    addon.response(f)
+    assert f.response is not None
+    return f.response
+
+
+REROUTING = {"X-Forwarded-Host": "attacker.test", "Forwarded": "host=attacker.test", "X-Forwarded-For": "10.0.0.1",
+             "X-Forwarded-Proto": "http", "X-Forwarded-Port": "80", "X-Forwarded-Prefix": "/evil",
+             "X-Original-URL": "/admin", "X-Rewrite-URL": "/admin", "X-Original-Host": "attacker.test",
+             "X-Host": "attacker.test", "X-HTTP-Method-Override": "DELETE", "X-HTTP-Method": "DELETE",
+             "X-Method-Override": "DELETE", "x-forwarded-whatever": "1"}
+
+
+def test_injected_request_loses_rerouting_headers() -> None:
+    addon, run, records = _addon(_cred("fal/key", "*.fal.run"))
+    f = _tunnel_flow(addon, run)
+    for k, v in REROUTING.items():
+        f.request.headers[k] = v
+    f.request.headers["Accept"] = "application/json"
+    asyncio.run(addon.requestheaders(f))
+    assert f.request.headers.get_all("Authorization") == [_value()]
+    assert not set(REROUTING) & set(f.request.headers.keys())
+    assert f.request.headers["Accept"] == "application/json"
+    assert {h.lower() for h in records[-1]["dropped_headers"]} == {h.lower() for h in REROUTING}
+
+
+def test_rerouting_headers_stay_where_nothing_is_injected() -> None:
+    addon, run, _ = _addon(_cred("fal/key", "*.fal.run", path="/v1/**"))
+    f = _tunnel_flow(addon, run, path="/v2/x")
+    f.request.headers["X-Forwarded-Host"] = "example.test"
+    asyncio.run(addon.requestheaders(f))
+    assert f.request.headers["X-Forwarded-Host"] == "example.test"
+
+
+@pytest.mark.parametrize("path", ["/x", "/v2/not-injected"])
+def test_scrubbed_request_asks_for_a_whole_scrubbable_response(path: str) -> None:
+    """Injected or not, a request whose response is scrubbed loses Range/If-Range/TE/Accept-Charset
+    and asks only for content codings the proxy decodes."""
+    addon, run, _ = _addon(_cred("fal/key", "*.fal.run", path="/x"))
+    f = _tunnel_flow(addon, run, path=path)
+    f.request.headers["Range"] = "bytes=0-9"
+    f.request.headers["If-Range"] = "etag"
+    f.request.headers["TE"] = "gzip, trailers"
+    f.request.headers["Accept-Charset"] = "utf-16"
+    f.request.headers["Accept-Encoding"] = "compress, br;q=0.9, x-custom, *"
+    asyncio.run(addon.requestheaders(f))
+    for name in ("Range", "If-Range", "Accept-Charset"):
+        assert name not in f.request.headers
+    assert f.request.headers["Accept-Encoding"] == "br;q=0.9"
+    assert f.request.headers.get_all("TE") == ["trailers"]  # gRPC needs it; trailers are scrubbed
+
+
+def test_te_asking_only_for_transfer_codings_is_removed() -> None:
+    addon, run, _ = _addon(_cred("fal/key", "*.fal.run"))
+    f = _tunnel_flow(addon, run)
+    f.request.headers["TE"] = "gzip;q=1, deflate"
+    asyncio.run(addon.requestheaders(f))
+    assert "TE" not in f.request.headers
+
+
+def test_response_trailers_are_scrubbed() -> None:
+    addon, run, _ = _addon(_cred("fal/key", "*.fal.run"))
+    f = _tunnel_flow(addon, run)
+    asyncio.run(addon.requestheaders(f))
+    r = tutils.tresp(content=b"ok")
+    r.trailers = http.Headers(grpc_message=_value().encode())
+    resp = _respond(addon, f, r)
+    assert resp.trailers is not None and SECRET not in resp.trailers["grpc-message"]
+
+
+def test_a_run_without_credentials_is_relayed_as_is() -> None:
+    addon, run, _ = _addon()
+    f = _tunnel_flow(addon, run)
+    f.request.headers["Range"] = "bytes=0-9"
+    asyncio.run(addon.requestheaders(f))
+    assert f.request.headers["Range"] == "bytes=0-9"
+    resp = _respond(addon, f, tutils.tresp(status_code=206))
+    assert resp.status_code == 206 and resp.stream
+
+
+def test_status_reason_and_header_names_are_scrubbed() -> None:
+    addon, run, _ = _addon(_cred("fal/key", "*.fal.run"))
+    f = _tunnel_flow(addon, run)
+    asyncio.run(addon.requestheaders(f))
+    r = tutils.tresp(reason=f"Echo {_value()}".encode(), content=b"ok")
+    r.headers[f"X-Echo-{SECRET}fal/key"] = "1"
+    r.headers["X-Kept"] = "yes"
+    resp = _respond(addon, f, r)
+    assert resp.status_code == 200 and SECRET not in resp.reason and "[REDACTED]" in resp.reason
+    assert not any(SECRET.encode() in name for name, _ in resp.headers.fields)
+    assert resp.headers["X-Kept"] == "yes"
+
+
+@pytest.mark.parametrize(("status", "headers"), [
+    (206, {"Content-Range": "bytes 0-9/40"}),
+    (200, {"Content-Encoding": "rot13"}),  # once a TypeError inside mitmproxy's decoder: relayed raw
+    (200, {"Content-Encoding": "compress"}),
+    (200, {"Content-Encoding": "gzip, br"}),
+    (200, {"Transfer-Encoding": "gzip, chunked"}),
+    (101, {"Upgrade": "echo", "Connection": "Upgrade"}),
+])
+def test_response_the_scrubber_cannot_see_whole_is_refused(status: int, headers: dict[str, str]) -> None:
+    addon, run, records = _addon(_cred("fal/key", "*.fal.run"))
+    f = _tunnel_flow(addon, run)
+    asyncio.run(addon.requestheaders(f))
+    r = tutils.tresp(status_code=status, content=b"")
+    r.headers.update(headers)
+    r.raw_content = _value().encode()[:10]  # a slice the scrubber would not recognise
+    resp = _respond(addon, f, r)
+    assert resp.status_code == 502
+    assert _value().encode()[:10] not in (resp.raw_content or b"")
+    assert records[-1]["event"] == "response" and records[-1]["status"] == 502
+
+
+def test_websocket_upgrade_is_not_refused() -> None:
+    from mitmproxy.websocket import WebSocketData
+
+    addon, run, _ = _addon(_cred("fal/key", "*.fal.run"))
+    f = _tunnel_flow(addon, run)
+    asyncio.run(addon.requestheaders(f))
+    f.response = tutils.tresp(status_code=101, content=b"")
+    f.response.headers["Upgrade"] = "websocket"
+    addon.responseheaders(f)
+    f.websocket = WebSocketData()  # mitmproxy sets it before the response hook
+    addon.response(f)
+    assert f.response.status_code == 101
+
+
+def test_a_hook_that_fails_refuses_the_request() -> None:
+    """mitmproxy logs an exception raised by a hook and goes on: the request would go upstream."""
+    addon, _, _ = _addon(answer="raise")
+    f = tflow.tflow(req=tutils.treq(host="example.com", port=80, path=b"/"))
+    f.request.headers["Proxy-Authorization"] = policy.proxy_authorization(TOKEN)
+    asyncio.run(addon.requestheaders(f))
+    assert f.response is not None and f.response.status_code == 502
+
+
+def test_a_failing_address_check_refuses_the_upstream_connection() -> None:
+    from mitmproxy.proxy import server_hooks
+
+    addon, _, _ = _addon(answer="raise")
+    f = tflow.tflow()
+    f.server_conn.address = ("example.com", 443)
+    data = server_hooks.ServerConnectionHookData(server=f.server_conn, client=f.client_conn)
+    asyncio.run(addon.server_connect(data))
+    assert data.server.error and "vsh proxy" in data.server.error
+
+
+@pytest.mark.parametrize("answer", ["::a9fe:a9fe", "::ffff:0:7f00:1", "64:ff9b::a00:1", "2002:a9fe:a9fe::1",
+                                    "64:ff9b:1::808:808", "fec0::1", "100.64.0.1", "198.18.0.1"])
+def test_names_resolving_to_disguised_private_addresses_are_refused(answer: str) -> None:
+    addon, _, records = _addon(answer=answer)
+    f = tflow.tflow(req=tutils.treq(method=b"CONNECT", host="api.fal.run", port=443, path=b""))
+    f.request.headers["Proxy-Authorization"] = policy.proxy_authorization(TOKEN)
+    asyncio.run(addon.http_connect(f))
+    assert f.response is not None and f.response.status_code == 403
+    assert records[-1]["decision"] == "blocked_address"
+
+
+def test_a_resolve_pin_may_name_a_private_address() -> None:
+    addon, _, _ = _addon(answer="::a9fe:a9fe", pins={"api.fal.run": ("::a9fe:a9fe", 443)})
+    f = tflow.tflow(req=tutils.treq(method=b"CONNECT", host="api.fal.run", port=443, path=b""))
+    f.request.headers["Proxy-Authorization"] = policy.proxy_authorization(TOKEN)
+    asyncio.run(addon.http_connect(f))
+    assert f.response is None

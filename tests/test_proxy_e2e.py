@@ -5,6 +5,7 @@ redteam-public/proxy.md through real `vsh run --cred ... -- curl` in the sandbox
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import json
 import os
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -53,6 +55,10 @@ class _Handler(BaseHTTPRequestHandler):
                 "tls": isinstance(self.connection, ssl.SSLSocket), "body": body.decode(errors="replace")}
         self.server.seen.append(seen)
         host = (self.headers.get("Host") or "").split(":")[0]
+        special = next((f for prefix, f in _SPECIAL.items() if self.path.startswith(prefix)), None)
+        if special is not None:
+            special(self, (self.headers.get("Authorization") or "").encode())
+            return
         if self.path.startswith("/r302") or self.path.startswith("/r307"):
             code = int(self.path[2:5])
             self.send_response(code)
@@ -89,6 +95,90 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+    def reply(self, status: int, payload: bytes, *headers: tuple[str, str], reason: str | None = None) -> None:
+        self.send_response(status, reason)
+        for name, value in headers:
+            self.send_header(name, value)
+        if not any(n.lower() == "transfer-encoding" for n, _ in headers):
+            self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+def _chunked(payload: bytes) -> bytes:
+    return b"".join(b"%x\r\n%s\r\n" % (len(payload[i:i + 7]), payload[i:i + 7])
+                    for i in range(0, len(payload), 7)) + b"0\r\n\r\n"
+
+
+def _up_range(h: _Handler, auth: bytes) -> None:
+    """Honours `Range: bytes=a-b` on a reflection of the Authorization header (the red-team case)."""
+    rng = h.headers.get("Range", "")
+    if rng.startswith("bytes=") and "-" in rng:
+        a, b = (int(x) for x in rng[6:].split("-"))
+        piece = auth[a:b + 1]
+        h.reply(206, piece, ("Content-Range", f"bytes {a}-{a + len(piece) - 1}/{len(auth)}"))
+    else:
+        h.reply(200, auth)
+
+
+def _up_always_206(h: _Handler, auth: bytes) -> None:
+    """A slice of the reflection, asked for or not."""
+    h.reply(206, auth[:10], ("Content-Range", f"bytes 0-9/{len(auth)}"))
+
+
+def _up_te(h: _Handler, auth: bytes) -> None:
+    """A transfer coding the client asked for with TE (or always, for /te-always)."""
+    if "gzip" in h.headers.get("TE", "") or h.path.startswith("/te-always"):
+        h.send_response(200)
+        h.send_header("Transfer-Encoding", "gzip, chunked")
+        h.end_headers()
+        h.wfile.write(_chunked(gzip.compress(auth)))
+    else:
+        h.reply(200, auth)
+
+
+def _up_content_coding(h: _Handler, auth: bytes) -> None:
+    """`/ce/<coding>`: claims that coding and sends the reflection as is."""
+    h.reply(200, auth, ("Content-Encoding", h.path.split("/")[2]))
+
+
+def _up_reason(h: _Handler, auth: bytes) -> None:
+    h.reply(200, b"ok", reason=f"Echo {auth.decode()}")
+
+
+def _up_header_name(h: _Handler, auth: bytes) -> None:
+    h.reply(200, b"ok", (f"X-Echo-{auth.decode().split()[-1]}", "1"))
+
+
+def _up_upgrade(h: _Handler, auth: bytes) -> None:
+    """Switches to a raw protocol when asked and writes the reflection in it."""
+    if not h.headers.get("Upgrade"):
+        h.reply(200, b"no upgrade asked")
+        return
+    h.send_response(101)
+    h.send_header("Upgrade", h.headers["Upgrade"])
+    h.send_header("Connection", "Upgrade")
+    h.end_headers()
+    h.wfile.write(b"raw:" + auth + b"\n")
+    h.wfile.flush()
+    h.close_connection = True
+
+
+def _up_utf16(h: _Handler, auth: bytes) -> None:
+    h.reply(200, auth.decode().encode("utf-16-le"), ("Content-Type", "text/plain; charset=utf-16le"))
+
+
+def _up_base64_header(h: _Handler, auth: bytes) -> None:
+    """The whole Authorization header base64-encoded: the secret sits at an offset of 4 bytes."""
+    h.reply(200, base64.b64encode(b"Authorization: " + auth))
+
+
+_SPECIAL = {
+    "/range": _up_range, "/always206": _up_always_206, "/te": _up_te, "/ce/": _up_content_coding,
+    "/reason": _up_reason, "/header-name": _up_header_name, "/upgrade": _up_upgrade, "/utf16": _up_utf16,
+    "/b64header": _up_base64_header,
+}
 
 
 class _Upstream(ThreadingHTTPServer):
@@ -322,6 +412,159 @@ def test_reflected_secret_is_scrubbed(world: World, seen: list[Any], path: str) 
     assert base64.b64encode(SECRET.encode()).decode() not in r.stdout
 
 
+# -- red team: reflections the scrubber must see whole, credentials that must not be rerouted ------
+
+def _body(r: subprocess.CompletedProcess[str]) -> str:
+    return r.stdout.rsplit("\n", 1)[0]
+
+
+def _upstream_header_names(seen: list[dict[str, Any]]) -> set[str]:
+    return {k.lower() for s in seen for k, _ in s["headers"]}
+
+
+@pytest.mark.parametrize("version", ["--http1.1", "--http2"])
+def test_range_slices_never_reassemble_the_secret(world: World, seen: list[Any], version: str) -> None:
+    """An upstream that honours Range, asked for the reflected Authorization header in 10-byte
+    slices: no slice holds the whole secret, so none would be scrubbed."""
+    with _register(world, "fal/api_key") as chan:
+        slices = [_curl(world, chan, "https://api.fal.run/range", version, "-r", f"{i}-{i + 9}", "-H", "If-Range: x")
+                  for i in range(0, 40, 10)]
+    assert SECRET not in "".join(_body(r) for r in slices)
+    assert [_status(r) for r in slices] == [200] * 4, [r.stderr for r in slices]
+    assert world.seen_auth() == [f"Key {SECRET}"] * 4
+    assert not _upstream_header_names(seen) & {"range", "if-range"}
+
+
+def test_partial_response_on_a_scrubbed_flow_is_refused(world: World, seen: list[Any]) -> None:
+    with _register(world, "fal/api_key") as chan:
+        r = _curl(world, chan, "https://api.fal.run/always206")
+    assert _status(r) == 502, r.stdout
+    assert "Key fal-SE" not in r.stdout
+    assert any("206" in str(e.get("note")) for e in _audit(world, lambda e: "206" in str(e.get("note"))))
+
+
+def _leaks(data: bytes) -> bool:
+    """Whether `data`, or what it gunzips to, holds the secret."""
+    with contextlib.suppress(OSError, EOFError, zlib.error):
+        data += gzip.decompress(data)
+    return SECRET.encode() in data
+
+
+def test_transfer_codings_are_neither_asked_for_nor_relayed(world: World, seen: list[Any], tmp_path: Path) -> None:
+    """`TE: gzip` would have the upstream gzip the reflection as a transfer coding, which mitmproxy
+    leaves in place (no Content-Encoding): the scrubber sees only gzip, the client gunzips it."""
+    asked_out, forced_out = tmp_path / "asked", tmp_path / "forced"
+    with _register(world, "fal/api_key") as chan:
+        # HTTP/1.1: over HTTP/2 (curl's default with the proxy) TE may only say "trailers".
+        asked = _curl(world, chan, "https://api.fal.run/te", "--http1.1", "--tr-encoding", "-o", str(asked_out))
+        forced = _curl(world, chan, "https://api.fal.run/te-always", "--http1.1", "--tr-encoding",
+                       "-o", str(forced_out))
+    assert not _leaks(asked_out.read_bytes())
+    assert not _leaks(forced_out.read_bytes())
+    assert _status(asked) == 200, asked.stderr
+    assert b"[REDACTED]" in asked_out.read_bytes()
+    assert "te" not in _upstream_header_names(seen)
+    assert _status(forced) == 502, forced.stdout
+
+
+@pytest.mark.parametrize("coding", ["rot13", "compress", "x-unknown"])
+def test_content_coding_the_scrubber_cannot_undo_is_refused(world: World, seen: list[Any], coding: str) -> None:
+    with _register(world, "fal/api_key") as chan:
+        r = _curl(world, chan, f"https://api.fal.run/ce/{coding}", "--raw")
+    assert _status(r) == 502, r.stdout
+    assert SECRET not in r.stdout
+
+
+def test_accept_encoding_is_narrowed_to_what_the_scrubber_decodes(world: World, seen: list[Any]) -> None:
+    with _register(world, "fal/api_key") as chan:
+        r = _curl(world, chan, "https://api.fal.run/x", "-H", "Accept-Encoding: compress, x-custom;q=0.9, gzip;q=0.5, *",
+                  "-H", "Accept-Charset: utf-16")
+    assert _status(r) == 200, r.stderr
+    headers = {k.lower(): v for k, v in seen[0]["headers"]}
+    assert headers["accept-encoding"] == "gzip;q=0.5"
+    assert "accept-charset" not in headers
+
+
+@pytest.mark.parametrize("version", ["--http1.1", "--http2"])
+def test_status_reason_and_header_names_are_scrubbed(world: World, seen: list[Any], version: str) -> None:
+    with _register(world, "fal/api_key") as chan:
+        reason = _curl(world, chan, "https://api.fal.run/reason", "-i", version)
+        name = _curl(world, chan, "https://api.fal.run/header-name", "-i", version)
+    assert _status(reason) == 200 and _status(name) == 200, reason.stderr + name.stderr
+    assert SECRET not in reason.stdout
+    if version == "--http1.1":
+        assert "\nHTTP/1.1 200 Echo Key [REDACTED]\n" in reason.stdout, reason.stdout[:200]
+    assert SECRET not in name.stdout and "x-echo-" not in name.stdout.lower()
+
+
+def test_non_websocket_upgrade_on_a_scrubbed_flow_is_refused(world: World, seen: list[Any]) -> None:
+    """After a 101 mitmproxy relays raw bytes (rawtcp), which nothing scrubs."""
+    from vshell.proxy import client
+
+    info = client.ensure_daemon(world.environment())
+    with _register(world, "fal/api_key") as chan:
+        s = _connect_tunnel(chan.port, chan.token, "api.fal.run:443")
+        s.settimeout(10)
+        out = _tls_exchange(s, "api.fal.run", b"GET /upgrade HTTP/1.1\r\nHost: api.fal.run\r\nUpgrade: echo\r\n"
+                            b"Connection: Upgrade\r\n\r\n", info.ca_bundle)
+    assert SECRET.encode() not in out
+    assert out.startswith(b"HTTP/1.1 502"), out[:200]
+    assert world.seen_auth() == [f"Key {SECRET}"]
+
+
+def _base64_windows(text: str) -> bytes:
+    """Every byte string the base64 runs in `text` decode to, at every alignment."""
+    out = b""
+    for run in text.replace("[REDACTED]", " ").split():
+        for k in range(4):
+            part = run[k:]
+            part = part[:len(part) - len(part) % 4]
+            with contextlib.suppress(ValueError):
+                out += base64.b64decode(part) + b"|"
+    return out
+
+
+@pytest.mark.parametrize("path", ["/utf16", "/b64header"])
+def test_transformed_reflections_are_scrubbed(world: World, seen: list[Any], path: str) -> None:
+    with _register(world, "fal/api_key") as chan:
+        r = _curl(world, chan, f"https://api.fal.run{path}")
+    assert _status(r) == 200, r.stderr
+    body = _body(r)
+    assert "[REDACTED]" in body.replace("\0", "")
+    assert SECRET.encode("utf-16-le").decode() not in body
+    decoded = _base64_windows(body)
+    assert not any(SECRET[i:i + 6].encode() in decoded for i in range(len(SECRET) - 5)), decoded
+
+
+FORWARDING = ["X-Forwarded-Host: attacker.test", "Forwarded: for=1.2.3.4;host=attacker.test;proto=http",
+              "X-Forwarded-For: 10.0.0.1", "X-Forwarded-Proto: http", "X-Forwarded-Port: 80",
+              "X-Forwarded-Prefix: /evil", "X-Original-URL: /admin", "X-Rewrite-URL: /admin",
+              "X-Original-Host: attacker.test", "X-Host: attacker.test", "X-HTTP-Method-Override: DELETE",
+              "X-HTTP-Method: DELETE", "X-Method-Override: DELETE", "X-Forwarded-Anything: x",
+              "X-Real-IP: 10.0.0.1", "True-Client-IP: 10.0.0.1"]
+
+
+@pytest.mark.parametrize("version", ["--http1.1", "--http2"])
+def test_forwarding_headers_never_reach_the_credential_host(world: World, seen: list[Any], version: str) -> None:
+    with _register(world, "fal/api_key") as chan:
+        r = _curl(world, chan, "https://api.fal.run/fwd", version, *[a for h in FORWARDING for a in ("-H", h)])
+    assert _status(r) == 200, r.stderr
+    assert world.seen_auth() == [f"Key {SECRET}"]
+    sent = {h.split(":")[0].lower() for h in FORWARDING}
+    assert not _upstream_header_names(seen) & sent
+    rec = [e for e in _audit(world, lambda e: e.get("path") == "/fwd" and e.get("dropped_headers"))
+           if e.get("path") == "/fwd" and e.get("decision") == "injected"][-1]
+    assert {h.lower() for h in rec["dropped_headers"]} == sent
+
+
+def test_forwarding_headers_pass_where_nothing_is_injected(world: World, seen: list[Any]) -> None:
+    """Only a credentialed request loses them; a host the run has no credential for is tunnelled."""
+    with _register(world, "fal/api_key") as chan:
+        r = _curl(world, chan, "https://attacker.test/fwd", "-H", "X-Forwarded-Host: example.test")
+    assert _status(r) == 200, r.stderr
+    assert "x-forwarded-host" in _upstream_header_names(seen)
+
+
 def test_pub_c10_without_token_407_and_nothing_sent(world: World, seen: list[Any]) -> None:
     with _register(world, "fal/api_key") as chan:
         for token in ("", "wrong-token-" + "x" * 40):
@@ -347,7 +590,11 @@ def test_token_dies_with_its_channel(world: World, seen: list[Any]) -> None:
 @pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:{port}/",
                                  "https://127.0.0.1:{port}/", "http://[::1]:{port}/", "http://10.0.0.1/",
                                  "http://100.64.0.1/", "http://[fd00:ec2::254]/", "http://0.0.0.0:{port}/",
-                                 "http://[::ffff:127.0.0.1]:{port}/", "http://2130706433:{port}/"])
+                                 "http://[::ffff:127.0.0.1]:{port}/", "http://2130706433:{port}/",
+                                 "http://[::7f00:1]:{port}/", "https://[::a9fe:a9fe]/", "http://[::ffff:0:7f00:1]:{port}/",
+                                 "http://[64:ff9b::a9fe:a9fe]/", "http://[64:ff9b:1::7f00:1]:{port}/",
+                                 "http://[2002:7f00:1::]:{port}/", "http://[fec0::1]/", "http://198.18.0.1/",
+                                 "http://[2001::1]/"])
 def test_private_addresses_refused(world: World, seen: list[Any], url: str) -> None:
     with _register(world, "fal/api_key") as chan:
         r = _curl(world, chan, url.format(port=world.upstream.port))
@@ -408,6 +655,21 @@ def _tls_request(s: socket.socket, sni: str, host_header: str, cafile: Path) -> 
             return out
     except (ssl.SSLError, OSError) as e:
         return f"ERROR {e}".encode()
+
+
+def _tls_exchange(s: socket.socket, sni: str, request: bytes, cafile: Path) -> bytes:
+    """TLS on `s`, send `request`, everything read until the peer closes (or an ERROR line)."""
+    ctx = ssl.create_default_context(cafile=str(cafile))
+    ctx.check_hostname = False
+    out = b""
+    try:
+        with ctx.wrap_socket(s, server_hostname=sni) as t:
+            t.sendall(request)
+            while chunk := t.recv(65536):
+                out += chunk
+            return out
+    except (ssl.SSLError, OSError) as e:
+        return out + f"ERROR {e}".encode()
 
 
 @pytest.mark.parametrize(("authority", "sni", "host"), [
@@ -542,6 +804,136 @@ def test_fifty_concurrent_tokens_never_cross(world: World, seen: list[Any], tmp_
     for i, out in results:
         assert by_path[f"/who/{i}"] == f"K{i} value-{i}-{'z' * 20}"
         assert "value-" not in out
+
+
+# -- other local users -----------------------------------------------------------------------------
+
+def _tcp_listeners(pid: int) -> set[int]:
+    """The TCP ports process `pid` listens on (its socket inodes in /proc/net/tcp{,6}, state LISTEN)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_only_the_front_listens_on_tcp(world: World) -> None:
+    """mitmproxy's own listener (an unannounced port every local user could reach) is not opened:
+    the front hands connections to it in-process."""
+    from vshell.proxy import client
+
+    info = client.ensure_daemon(world.environment())
+    assert _tcp_listeners(info.pid) == {info.port}
+
+
+AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+needs_other_uid = pytest.mark.skipif(
+    not (sys.platform.startswith("linux") and hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("setpriv")),
+    reason="needs Linux, root and setpriv to run a client as another user")
+
+
+@needs_other_uid
+@pytest.mark.parametrize("url", ["https://api.fal.run/other-uid", "http://api.fal.run/other-uid"])
+def test_another_local_user_cannot_use_a_valid_token(world: World, seen: list[Any], url: str) -> None:
+    """A token that leaked (argv, a log) is worthless to another uid: the TCP front closes its
+    connections before reading anything."""
+    from vshell.proxy import client
+
+    info = client.ensure_daemon(world.environment())
+    with _register(world, "fal/api_key") as chan:
+        cmd = ["curl", "-sS", "-k", "--max-time", "10", "--proxy", f"http://vsh:{chan.token}@127.0.0.1:{info.port}",
+               "-w", "\n%{http_code}", url]
+        other = subprocess.run([*AS_NOBODY, *cmd], capture_output=True, text=True, timeout=60,
+                               env={"PATH": os.environ["PATH"]})
+        assert _status(other) in (0, 407), other.stdout + other.stderr
+        assert seen == []
+        entries = _audit(world, lambda e: e.get("event") == "connection_refused" and "65534" in e.get("reason", ""))
+        assert any(e.get("event") == "connection_refused" and "65534" in e.get("reason", "") for e in entries)
+        assert not [e for e in entries if e.get("run") == chan.run_id and e.get("decision") == "injected"]
+        ours = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env={"PATH": os.environ["PATH"]})
+    assert _status(ours) == 200, ours.stdout + ours.stderr  # the token itself was good
+    assert len(seen) == 1  # only our own request arrived
+
+
+PROC_NET_TCP = """\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 101 1 0 100 0 0 10 0
+   1: 0100007F:D431 0100007F:1F90 01 00000000:00000000 00:00000000 00000000 65534        0 102 1 0 20 4 30 10 -1
+   2: 0100007F:1F90 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 103 1 0 20 4 30 10 -1
+"""
+
+
+@pytest.mark.skipif(sys.byteorder != "little", reason="the sample table is a little-endian host's")
+def test_proc_net_tcp_uid_reads_the_peer_socket_entry() -> None:
+    from vshell.proxy.daemon import proc_net_tcp_address, proc_net_tcp_uid
+
+    assert proc_net_tcp_address("127.0.0.1", 8080) == "0100007F:1F90"
+    assert proc_net_tcp_address("::1", 443) == "00000000000000000000000001000000:01BB"
+    # Our accepted socket is 127.0.0.1:8080 <- 127.0.0.1:54321; the peer's entry is the reverse.
+    assert proc_net_tcp_uid(PROC_NET_TCP, ("127.0.0.1", 54321), ("127.0.0.1", 8080)) == 65534
+    assert proc_net_tcp_uid(PROC_NET_TCP, ("127.0.0.1", 8080), ("127.0.0.1", 54321)) == 0
+    assert proc_net_tcp_uid(PROC_NET_TCP, ("127.0.0.1", 1), ("127.0.0.1", 8080)) is None
+
+
+@needs_other_uid
+def test_peer_uid_lookup_names_the_connecting_user() -> None:
+    from vshell.proxy.daemon import PeerUids
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(4)
+        port = server.getsockname()[1]
+        code = f"import socket,time; s=socket.create_connection(('127.0.0.1',{port})); time.sleep(3)"
+        proc = subprocess.Popen([*AS_NOBODY, sys.executable, "-c", code])
+        try:
+            theirs, _ = server.accept()
+            with socket.create_connection(("127.0.0.1", port)) as _mine:
+                ours, _ = server.accept()
+            peers = PeerUids()
+            assert peers.of_peer(theirs) == 65534
+            assert peers.of_peer(ours) == os.geteuid()
+            assert peers._proc(theirs.getpeername(), theirs.getsockname()) == 65534
+            peers.close()
+            theirs.close()
+            ours.close()
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+def test_fast_tunnels_survive_the_garbage_collector(world: World, seen: list[Any]) -> None:
+    """The front tunnels a no-credential CONNECT itself, on the transport asyncio's StreamWriter
+    was made for; when the collector freed that writer (a reference cycle) its __del__ closed the
+    transport: about one tunnel in seven died mid-request under load."""
+    from vshell.proxy import client
+
+    info = client.ensure_daemon(world.environment())
+    ctx = ssl.create_default_context(cafile=str(world.ca_file))
+
+    def one(token: str, i: int) -> bytes:
+        s = _connect_tunnel(info.port, token, "attacker.test:443")
+        out = b""
+        with ctx.wrap_socket(s, server_hostname="attacker.test") as t:
+            t.settimeout(20)
+            t.sendall(f"GET /gc/{i} HTTP/1.1\r\nHost: attacker.test\r\nConnection: close\r\n\r\n".encode())
+            with contextlib.suppress(OSError):
+                while chunk := t.recv(65536):
+                    out += chunk
+        return out
+
+    with _register(world) as chan, ThreadPoolExecutor(max_workers=50) as pool:
+        outs = list(pool.map(lambda i: one(chan.token, i), range(200)))
+    failed = [i for i, out in enumerate(outs) if not out.startswith(b"HTTP/1.1 200")]
+    assert failed == [], f"{len(failed)} of 200 tunnelled requests failed, e.g. {outs[failed[0]][:100]!r}"
 
 
 def test_daemon_killed_mid_run_fails_closed_and_next_run_works(world: World, seen: list[Any]) -> None:
@@ -758,6 +1150,39 @@ def test_pub_c12_cleartext(world: World, seen: list[Any]) -> None:
     assert r.stdout.rstrip().endswith("200"), r.stdout + r.stderr
     assert world.seen_auth() == [None]
     assert seen[0]["tls"] is False
+
+
+@needs_run
+def test_run_token_is_in_no_command_line(world: World, seen: list[Any], tmp_path: Path) -> None:
+    """The sandbox's environment carries the run's token; no process's argv (readable by every
+    local user in /proc/*/cmdline) may, bubblewrap's included."""
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "go").unlink(missing_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vshell", "run", "--workspace", str(workspace), "--cred", "fal/api_key", "--", "sh", "-c",
+         'echo "$HTTPS_PROXY" > proxy.tmp && mv proxy.tmp proxy.txt; i=0; while [ ! -e go ] && [ $i -lt 300 ]; do '
+         'sleep 0.1; i=$((i+1)); done'],
+        env=world.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (workspace / "proxy.txt").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the run never wrote its proxy URL"
+            time.sleep(0.05)
+        url = (workspace / "proxy.txt").read_text().strip()
+        token = url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+        assert len(token) >= 32, url
+        holders = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            with contextlib.suppress(OSError):
+                if token.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    holders.append((pid, Path(f"/proc/{pid}/cmdline").read_bytes()[:200]))
+        assert holders == []
+    finally:
+        (workspace / "go").touch()
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + err
 
 
 @needs_run
