@@ -64,8 +64,11 @@ def test_arity() -> None:
     assert tables.ARITY["make"] == 1
 
 
+# A bare `1`, `-`, `&1` or `5-` is a file name (`> 2` and `tee -` create files); only a duplicating
+# operator (`>&2`) makes it a descriptor, and the walker judges those itself.
 @pytest.mark.parametrize(("target", "harmless"), [
-    ("/dev/null", True), ("/dev/stderr", True), ("/dev/fd/3", True), ("1", True), ("-", True),
+    ("/dev/null", True), ("/dev/stderr", True), ("/dev/fd/3", True), ("/proc/self/fd/1", True),
+    ("1", False), ("-", False), ("&1", False), ("5-", False), ("2", False),
     ("out.txt", False), ("/dev/tcp/1.2.3.4/80", False), ("/dev/sda", False),
 ])
 def test_harmless_targets(target: str, harmless: bool) -> None:

@@ -56,7 +56,47 @@ def parse_line(text: str) -> tuple[Node, bytes]:
     """Parse `text` (no backslash-newline joining): the tree of its ASCII shadow, and its real bytes."""
     src = text.encode("utf-8", "surrogateescape")
     shadow = src if text.isascii() else src.translate(_SHADOW)
-    return _parser().parse(shadow).root_node, src
+    root = _parser().parse(shadow).root_node
+    if ("time" in text or "coproc" in text or "!" in text) and _KEYWORD_BEFORE_GROUP.search(text):
+        blanked = _blank_keywords(shadow, root)
+        if blanked is not None:
+            root = _parser().parse(blanked).root_node
+    return root, src
+
+
+# `time`, `coproc [NAME]` and `!` before a compound command are reserved words for bash; tree-sitter
+# reads them as a command name and breaks the group apart (`time { ls; }` fails to parse).
+_KEYWORD_BEFORE_GROUP = re.compile(
+    r"(?<![^\s;&|()])(time(?:[ \t]+-p)?|coproc(?:[ \t]+[A-Za-z_][A-Za-z0-9_]*)?|!)[ \t]+"
+    r"(?=[{(]|\[\[|(?:for|if|while|until|case|select)[\s;])")
+
+
+def _blank_keywords(shadow: bytes, root: Node) -> bytes | None:
+    """The line with those keywords (and `-p`, the coproc NAME) turned into blanks, so that the
+    compound command parses (offsets unchanged; the walker reads `coproc` from the real bytes).
+    None when no match is a keyword at the start of a pipeline."""
+    out = bytearray(shadow)
+    changed = False
+    text = shadow.decode("ascii")
+    for m in _KEYWORD_BEFORE_GROUP.finditer(text):
+        start = m.start(1)
+        node = root.descendant_for_byte_range(start, start + 1)
+        if node is None:
+            continue
+        if m.group(1) == "!":
+            if node.type != "!" or node.parent is None or node.parent.type != "negated_command":
+                continue
+        else:
+            name = node.parent
+            command = name.parent if name is not None else None
+            if node.type != "word" or name is None or name.type != "command_name" or command is None:
+                continue
+            pipe = command.parent
+            if pipe is not None and pipe.type == "pipeline" and pipe.named_children[0] != command:
+                continue  # `ls | time { ls; }` is a syntax error for bash: leave it failing
+        out[start:m.end(1)] = b" " * (m.end(1) - start)
+        changed = True
+    return bytes(out) if changed else None
 
 
 def classify(line: str, *, tree: bool = False) -> Classification:

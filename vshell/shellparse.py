@@ -25,6 +25,7 @@ from vshell.tables import HIGH, LOW, MEDIUM, Program, Sub
 MAX_DEPTH = 120  # nesting levels of statements/words before the line is refused as too deep
 MAX_NESTED_PARSES = 16  # literal `bash -c` / `eval` strings parsed inside each other
 MAX_ACTIONS = 2000
+MAX_HEREDOC_SUBSTITUTIONS = 500  # each is parsed on its own
 
 SYSTEM_DIRS = frozenset({
     "/bin", "/usr/bin", "/usr/local/bin", "/sbin", "/usr/sbin", "/usr/local/sbin", "/opt/homebrew/bin",
@@ -36,6 +37,7 @@ _SEQ_TOKENS = frozenset({";", "&", "\n", "{", "}", "(", ")", "do", "done", "then
                          "((", "))", "|", "|&", "&&", "||", "!", "=", "+=", "[[", "]]", "[", "]", "$(", "`",
                          "<(", ">(", "\"", "$", "${", "$((", "$["})
 _ARITH_TEST_OPS = frozenset({"-eq", "-ne", "-lt", "-le", "-gt", "-ge"})
+_ARITH_ASSIGN = frozenset({"=", "+=", "-=", "*=", "/=", "%=", "<<=", ">>=", "&=", "^=", "|="})
 _REDIRECT_KINDS = frozenset({"file_redirect", "heredoc_redirect", "herestring_redirect"})
 _WRITE_OPS = frozenset({">", ">>", ">|", "&>", "&>>", ">&", "<>"})
 _SPECIAL_IN_WORD = re.compile(r"[\\*?\[{(@!+$`]")
@@ -44,6 +46,19 @@ _CODE_IN_TEXT = re.compile(r"\$\(|`|\$\{|<\(|>\(")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _EXPANDS_IN_WORD = re.compile(r"[$`*?\[{~]")  # a bare word holding one of these may expand
 _ASSIGN_WORD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(\[[^\]]*\])?\+?=")
+_IDENT_ANY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_UNKNOWN_VALUE = re.compile(r"[$`*?\[]")
+_LET_ASSIGN = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]*\])?)\s*(?:[-+*/%&^|]|<<|>>)?=(?!=)")
+# An array subscript holding a substitution: bash runs it when the text is evaluated as a name.
+_SUBSCRIPT_CODE = re.compile(r"\[[^\]]*?(?:\$\(|`|\$\{|<\(|>\()")
+# Text of a `${ }` operand (or backtick body) that tree-sitter may have left unparsed.
+_OPERAND_CODE = re.compile(r"\$\(|`|<\(|>\(|\$\[|\$\{")
+# Variables bash itself sets from what the line runs (values the line does not know).
+_SET_BY_BASH = frozenset({"_", "REPLY", "OPTARG", "BASH_REMATCH", "MAPFILE", "COPROC", "BASH_COMMAND"})
+_PLAIN_PARAMETER = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::?[-+?][^$`<>(){}\[\]'\"\\]*)?\}")
+_COPROC_BEFORE = re.compile(rb"(?:^|[;&|(){}\n][ \t]*)coproc[ \t]+(?:([A-Za-z_][A-Za-z0-9_]*)[ \t]+)?$")
+# Variables that are bash's command hash and alias table: `BASH_CMDS[ls]=/bin/rm` is `hash -p`.
+_HASH_VARS = frozenset({"BASH_CMDS", "BASH_ALIASES"})
 
 
 # Reasons repeat across lines; sharing the frozen values saves building them again.
@@ -140,6 +155,18 @@ class _Ctx(NamedTuple):
                     self.span or span)
 
 
+class _Vars:
+    """Variables of one line, for arithmetic evaluation (see `_Walker.arith_verdict`)."""
+
+    __slots__ = ("arith", "ints", "texts", "unknown")
+
+    def __init__(self) -> None:
+        self.arith: set[str] = set()  # names evaluated as arithmetic (bare, ${!x}, let x)
+        self.texts: set[str] = set()  # names the line assigns a text value (for, read, x=...)
+        self.unknown: set[str] = set()  # ... of those, the ones whose value the line does not know
+        self.ints: set[str] = set()  # names declared -i: what is assigned to them is evaluated
+
+
 class _Cmd:
     """What a command node contributes around its argv: prefix env, redirections, substitutions."""
 
@@ -176,10 +203,32 @@ def walk(root: Node, src: bytes, parse: Parse) -> WalkResult:
         w.fail("unparsable", f"a nested command line could not be parsed: {e}")
     except RecursionError:
         w.fail("too-deep", "nesting too deep to analyse")
+    if w.reasons or w.variables is not None or w.arith_exp:
+        if w.variables is not None or w.arith_exp:
+            w.arith_verdict()
+        if w.actions:
+            _spread_line_reasons(w.reasons, w.actions)
     actions = []
     for d in w.actions:
         actions.append(d.freeze())
     return tuple(actions), tuple(w.reasons), w.parse_ok, w.mutates
+
+
+def _spread_line_reasons(reasons: list[Reason], drafts: list[_Draft]) -> None:
+    """A line-level risk (a PATH change, code reached through arithmetic) is not any one action's,
+    but the line's risk is the highest of its actions' (DESIGN, Decisions): each action whose own
+    risk is lower carries the line reasons above it, so no decision can allow it on its own."""
+    risky = [r for r in reasons if r.risk is not None and r.risk > LOW]
+    if not risky:
+        return
+    for d in drafts:
+        risk = d.risk
+        for r in d.reasons:
+            if r.risk is not None and r.risk > risk:
+                risk = r.risk
+        for r in risky:
+            if r.risk is not None and r.risk > risk and r not in d.reasons:
+                d.reasons.append(r)
 
 
 # -- the walker ----------------------------------------------------------------------------------
@@ -201,8 +250,24 @@ class _Walker:
         # The exact text on the standard input of the statement being walked, when the line fixes it
         # (echo 'cmd' | sh, sh <<< 'cmd', sh <<'EOF'): a shell reading it runs those command lines.
         self.stdin_text: str | None = None
-        # `hash -p PATH NAME` makes NAME run PATH for the rest of the line.
+        # `hash -p PATH NAME` (or `BASH_CMDS[NAME]=PATH`) makes NAME run PATH for the rest of the line.
         self.hashed: dict[str, str | None] = {}  # None: a path that is not literal
+        # Quoting context of the word being walked: inside "..." (or an unquoted here-document body)
+        # single quotes in a `${x:-...}` operand are literal; inside backticks `\"` is unescaped.
+        self.in_dquote = False
+        self.in_expansion = 0  # depth of `${ }` operands being walked (their leaves may hide code)
+        self.single_test = False  # inside `[ ... ]` (no arithmetic) rather than `[[ ... ]]`
+        # Arithmetic evaluation of a NAME evaluates its value, subscripts and all: `x='a[$(cmd)]';
+        # $((x))` runs cmd. What the line tells about that, judged at the end of the walk:
+        self.code_text = False  # some literal text holds an array subscript with code in it
+        self.arith_exp = False  # an arithmetic context evaluates an expanded value ($x, ${x}, $(...))
+        self.variables: _Vars | None = None  # the variables the line assigns and evaluates (None: none yet)
+
+    def names(self) -> _Vars:
+        v = self.variables
+        if v is None:
+            v = self.variables = _Vars()
+        return v
 
     # -- failure and reasons ------------------------------------------------------------------
 
@@ -214,6 +279,48 @@ class _Walker:
         r = _reason(code, text, risk)
         if r not in self.reasons:
             self.reasons.append(r)
+
+    def arith_verdict(self) -> None:
+        """Arithmetic evaluation of a name evaluates the name's value, array subscripts included,
+        so a value like `a[$(cmd)]` runs cmd. High when literal text of the line holds such a
+        subscript and reaches arithmetic; medium when a name whose value the line cannot know
+        (read, for over expansions, x=$(...)) is evaluated."""
+        v = self.names()
+        evaluated = v.arith | v.ints
+        # With such text in the line, any evaluated name may hold it: besides the line's own
+        # assignments, bash sets `_`, REPLY, OPTARG, BASH_REMATCH, MAPFILE ... from what runs.
+        if self.code_text and (self.arith_exp or evaluated):
+            self.line_reason("arith-code", "text of this line holds code in an array subscript, and arithmetic "
+                                           "evaluation of a variable runs such code", HIGH)
+            return
+        unknown = sorted(evaluated & (v.unknown | _SET_BY_BASH))
+        if unknown:
+            self.line_reason("arith-name", f"arithmetic evaluates {', '.join(unknown[:3])}, whose value this line "
+                                           "does not know (array subscripts in it would run code)", MEDIUM)
+
+    def note_text(self, value: str) -> None:
+        """Record literal text that holds an array subscript with code (see arith_verdict)."""
+        if "[" in value and _SUBSCRIPT_CODE.search(value):
+            self.code_text = True
+
+    def set_var(self, name: str, known: bool, how: str, *, arith_value: str | None = None) -> None:
+        """The line assigns variable `name` other than by `NAME=value` (for, read, printf -v,
+        mapfile, ${x:=...}): a behaviour variable changes how later commands run, as an assignment
+        does; BASH_CMDS/BASH_ALIASES with an unknown key or value can make any later name run
+        anything. `known`: the value is literal text of the line."""
+        base = name.split("[", 1)[0]
+        v = self.names()
+        v.texts.add(base)
+        if not known:
+            v.unknown.add(base)
+        if base in v.ints and arith_value is not None:
+            v.arith.update(_IDENT_ANY.findall(arith_value))
+        if base in _HASH_VARS:
+            self.mutates = True
+            self.line_reason("shell-state", f"{how} {base} changes which program or alias a name runs", HIGH)
+        elif tables.behaviour_var(base):
+            self.mutates = True
+            self.line_reason("shell-state", f"{how} {base} changes how later commands run", MEDIUM)
 
     def bad_node(self, node: Node) -> None:
         if node.type == "ERROR" or node.is_error:
@@ -311,6 +418,7 @@ class _Walker:
                 self.bad_node(child)
 
     def st_subshell(self, node: Node, ctx: _Ctx) -> None:
+        self.coproc_name(node)
         saved = (self.cwd, self.cd_pending)
         self.seq(node, ctx)
         self.cwd, self.cd_pending = saved
@@ -320,7 +428,32 @@ class _Walker:
         if kids and kids[0].type == "((":
             self.arith_children(node, ctx)
             return
+        if kids and kids[0].type == "{" and self.src[kids[0].end_byte:kids[0].end_byte + 1] not in (b" ", b"\t",
+                                                                                                   b"\n"):
+            # `{` is a reserved word only before a blank: `{}` is a command named {} for bash.
+            if _text(self.src, node) == "{}" and (node.parent is None or node.parent.type != "function_definition"):
+                self.command_argv([Word("{}", True)], _Cmd((node.start_byte, node.end_byte)), ctx)
+            else:
+                self.fail("parser-differential", f"{_snippet(self.src, node)}: a `{{` not followed by a blank "
+                                                 "is an ordinary word for bash")
+            return
+        if self.coproc_name(node):
+            saved = (self.cwd, self.cd_pending)  # a coprocess runs in a subshell
+            self.seq(node, ctx)
+            self.cwd, self.cd_pending = saved
+            return
         self.seq(node, ctx)
+
+    def coproc_name(self, node: Node) -> bool:
+        """Whether the group follows `coproc [NAME]` (blanked for the parser by classify.parse_line);
+        NAME is assigned the coprocess's file descriptors."""
+        # (`^` matches only at the start of the line, `$` at the group: search(), not a slice)
+        m = _COPROC_BEFORE.search(self.src, max(0, node.start_byte - 80), node.start_byte)
+        if m is None:
+            return False
+        if m.group(1):
+            self.set_var(m.group(1).decode(), True, "coproc")
+        return True
 
     def st_redirected(self, node: Node, ctx: _Ctx) -> None:
         start = len(self.actions)
@@ -371,21 +504,33 @@ class _Walker:
 
     def st_for(self, node: Node, ctx: _Ctx) -> None:
         before = self.cwd
+        name = ""
+        known = True  # every value of the loop variable is literal text of the line
+        has_in = False
         for child in node.children:
             if not child.is_named:
                 if child.type not in _SEQ_TOKENS:
                     self.bad_node(child)
+                has_in = has_in or child.type == "in"
                 continue
             if child.type == "variable_name":
+                name = _text(self.src, child)
                 continue
             if child.type == "do_group":
+                if name:  # assigned before the body runs
+                    self.set_var(name, known and has_in, "a for loop assigning")
+                    name = ""
                 self.seq(child, ctx)
             elif child.type in _WORD_KINDS:
-                self.word(child, ctx)
+                w = self.word(child, ctx)
+                if not w.literal and _UNKNOWN_VALUE.search(_text(self.src, child)):
+                    known = False  # expansions, substitutions, file names (brace expansion is known)
             elif child.type == "comment":
                 continue
             else:
                 self.bad_node(child)
+        if name:
+            self.set_var(name, known and has_in, "a for loop assigning")
         if self.cwd != before:
             self.cwd = None
 
@@ -471,7 +616,13 @@ class _Walker:
             self.cwd, self.cd_pending = saved
 
     def st_test(self, node: Node, ctx: _Ctx) -> None:
-        self.expr_children(node, ctx, arith=False)
+        # `[ a -lt b ]` is the test builtin: it reads integers and evaluates no arithmetic, unlike `[[`.
+        saved = self.single_test
+        self.single_test = bool(node.children) and node.children[0].type == "["
+        try:
+            self.expr_children(node, ctx, arith=False)
+        finally:
+            self.single_test = saved
 
     def st_assignment(self, node: Node, ctx: _Ctx) -> None:
         self.assignment(node, ctx, prefix=False, cmd=None)
@@ -561,6 +712,9 @@ class _Walker:
         value = Word("", True)
         op = "="
         seen_op = False
+        key: str | None = "0"  # the subscript's value (None: not literal)
+        numeric = False  # the value is a number or an arithmetic expansion
+        is_array = False
         for child in node.children:
             t = child.type
             if not child.is_named:
@@ -575,11 +729,15 @@ class _Walker:
                     name = _text(self.src, child)
                 elif t == "subscript":
                     name = _text(self.src, child)
+                    index = child.child_by_field_name("index")
+                    key = _static_text(self.src, index) if index is not None else None
                     self.subscript(child, ctx)
                 else:
                     self.bad_node(child)
                 continue
+            numeric = t == "number" or t == "arithmetic_expansion"
             if t == "array":
+                is_array = True
                 parts = []
                 for el in child.children:
                     if el.is_named:
@@ -596,7 +754,17 @@ class _Walker:
         if "[" in value.value and _CODE_IN_TEXT.search(value.value):
             self.line_reason("arith-code", f"the value of {base} holds code inside an array subscript, which bash runs "
                                            "when the value is used as a name or number", HIGH)
-        if base in tables.CODE_VARS and not prefix:
+        if not prefix:
+            v = self.names()
+            v.texts.add(base)
+            if op == "+=" or not (value.literal or numeric):
+                v.unknown.add(base)
+            if base in v.ints:  # an integer variable evaluates what it is given
+                v.arith.update(_IDENT_ANY.findall(value.value))
+        if base in _HASH_VARS and not prefix:
+            self.hash_var(base, None if is_array or op == "+=" else key, value,
+                          cmd or _Cmd((node.start_byte, node.end_byte)), ctx)
+        elif base in tables.CODE_VARS and not prefix:
             self.nested_line(Word(value.value, value.literal), f"{base} holds a command line the shell runs",
                              cmd or _Cmd((node.start_byte, node.end_byte)), ctx)
         if prefix and cmd is not None:
@@ -613,10 +781,23 @@ class _Walker:
             cmd.ineligible.append("a command substitution runs in this command")
         return Word(f"{name}{op}{value.value}", value.literal, value.why, value.subst)
 
+    def hash_var(self, base: str, key: str | None, value: Word, cmd: _Cmd, ctx: _Ctx) -> None:
+        """`BASH_CMDS[name]=path` is `hash -p path name`; `BASH_ALIASES[name]=text` is `alias
+        name=text`. A key that is not literal (or a whole-array assignment) could be any name."""
+        self.mutates = True
+        if key is None:
+            self.line_reason("shell-state", f"assigning {base} with a name that is not literal can make any later "
+                                            "command run something else", HIGH)
+            return
+        if base == "BASH_CMDS":
+            self.hashed[key] = program_name(value.value) if value.literal else None
+            self.line_reason("shell-state", f"BASH_CMDS[{key}] makes {key!r} run {value.value[:60]!r}", None)
+        else:
+            self.line_reason("shell-state", f"BASH_ALIASES[{key}] defines an alias for {key!r}", None)
+            self.nested_line(Word(value.value, value.literal), "an alias value is a command line", cmd, ctx)
+
     def subscript(self, node: Node, ctx: _Ctx) -> None:
-        for child in node.children:
-            if child.is_named and child.type != "variable_name":
-                self.arith(child, ctx)
+        self.expr(node, ctx, arith=False)  # the index is arithmetic (for an indexed array)
 
     def redirect(self, node: Node, cmd: _Cmd, ctx: _Ctx) -> None:
         t = node.type
@@ -680,19 +861,24 @@ class _Walker:
 
     def heredoc(self, node: Node, cmd: _Cmd, ctx: _Ctx) -> None:
         quoted = False
+        dash = False
+        start: Node | None = None
+        body: Node | None = None
+        end: Node | None = None
         for child in node.children:
             ct = child.type
             if not child.is_named:
                 if ct not in ("<<", "<<-", "&&", "||", ";", "|", "|&", "&"):
                     self.bad_node(child)
+                dash = dash or ct == "<<-"
                 continue
             if ct == "heredoc_start":
+                start = child
                 quoted = any(c in _text(self.src, child) for c in "'\"\\")
             elif ct == "heredoc_body":
-                if not quoted:
-                    self.heredoc_body(child, cmd, ctx)
+                body = child
             elif ct == "heredoc_end":
-                continue
+                end = child
             elif ct in _STATEMENTS:
                 # tree-sitter hoists what follows the here-doc operator on the same line into it.
                 self.stmt(child, ctx)
@@ -700,25 +886,63 @@ class _Walker:
                 self.redirect(child, cmd, ctx)
             else:
                 self.bad_node(child)
+        if start is not None:
+            self.heredoc_extent(start, body, end, dash)
+        if body is not None:
+            text = _text(self.src, body)
+            if "[" in text:
+                self.note_text(text)  # `read x <<'EOF'` puts the body in a variable
+            if not quoted:
+                self.heredoc_body(text, cmd, ctx)
         cmd.redirects.append(Redirect("<<", 0, None, False))
 
-    def heredoc_body(self, node: Node, cmd: _Cmd, ctx: _Ctx) -> None:
-        """An unquoted here-document body expands like a double-quoted string. tree-sitter misses
-        some substitutions in bodies (backticks, `<<-`), so the body is re-parsed as one."""
-        body = _text(self.src, node)
+    def heredoc_extent(self, start: Node, body: Node | None, end: Node | None, dash: bool) -> None:
+        """Fail closed unless bash ends the body where tree-sitter does. bash looks for the line
+        equal to the delimiter after quote removal (`$'EOF'`, `"E"OF` and `E\\OF` all mean EOF;
+        `$x` is not expanded); tree-sitter matches some spellings literally, and then reads the
+        lines bash runs as commands as part of the body."""
+        delim = _heredoc_delimiter(_text(self.src, start))
+        first = body if body is not None else end
+        if first is None:
+            return
+        src = self.src
+        begin = src.rfind(b"\n", 0, first.start_byte) + 1
+        has_end = end is not None and end.end_byte > end.start_byte
+        stop = src.rfind(b"\n", 0, end.start_byte) + 1 if end is not None and has_end else first.end_byte
+        lines = src[begin:max(begin, stop)].decode("utf-8", "surrogateescape").split("\n")
+        if has_end:
+            lines.pop()  # what follows the last newline: the start of the end line
+        ends_early = any((line.lstrip("\t") if dash else line) == delim for line in lines)
+        ends_late = False
+        if end is not None and has_end:
+            last = src[stop:end.end_byte].decode("utf-8", "surrogateescape")
+            ends_late = (last.lstrip("\t") if dash else last) != delim
+        if ends_early or ends_late:
+            self.fail("parser-differential", f"bash ends this here-document at another line than the parser "
+                                             f"(delimiter {delim[:40]!r})")
+
+    def heredoc_body(self, body: str, cmd: _Cmd, ctx: _Ctx) -> None:
+        """An unquoted here-document body expands `$(...)`, backticks, `${...}` and arithmetic, and
+        nothing else: `"` and `'` are plain characters outside them. Each of those substitutions
+        is found by a scan of the body and parsed on its own; tree-sitter must agree on where
+        each one ends, or the line fails closed."""
         if "$" not in body and "`" not in body:
             return
-        root, src = self.parse('"' + _as_dquoted(body) + '"')
-        string = _only_string(root)
-        if string is None or root.has_error:
-            self.fail("parse-error", "a here-document body that could not be analysed")
+        regions = _heredoc_regions(body)
+        if regions is None:
+            self.fail("parse-error", "a here-document body that could not be analysed (unterminated substitution)")
             return
-        saved_src, self.src = self.src, src
-        try:
-            w = self.word(string, ctx)
-        finally:
-            self.src = saved_src
-        if w.subst:
+        # ${NAME}, ${NAME:-text}: nothing to run, nothing evaluated (config files hold many of them)
+        parts = [body[a:b] for a, b in regions if not _PLAIN_PARAMETER.fullmatch(body, a, b)]
+        if len(parts) > MAX_HEREDOC_SUBSTITUTIONS:
+            self.fail("too-large", f"a here-document with more than {MAX_HEREDOC_SUBSTITUTIONS} substitutions")
+            return
+        subst = False
+        for region in parts:
+            # In a body, as in "...", single quotes in a ${x:-...} operand are literal.
+            subst = self.reparse_words(region, ctx, whole=True, what="a substitution in a here-document",
+                                       dquote=region.startswith("${")) or subst
+        if subst:
             cmd.ineligible.append("a command substitution in a here-document")
 
     # -- words --------------------------------------------------------------------------------
@@ -733,6 +957,8 @@ class _Walker:
             pieces: list[words.Piece] = []
             subst = self.pieces(node, ctx, pieces)
             value, literal, why = words.join(pieces)
+            if "[" in value:
+                self.note_text(value)
             return Word(value, literal, why, subst)
         finally:
             self.depth -= 1
@@ -741,10 +967,18 @@ class _Walker:
         """Append the pieces of a word node; True when a substitution ran."""
         t = node.type
         if t == "word" or t == "number" or t == "variable_name" or t == "test_operator" or t == "regex":
-            out.append(words.unquoted_piece(_text(self.src, node)))
+            text = _text(self.src, node)
+            if self.in_expansion and (t == "word" or t == "regex") and _OPERAND_CODE.search(text):
+                out.append(words.Piece(text, "", False))
+                return self.operand(text, ctx)
+            out.append(words.unquoted_piece(text))
             return False
         if t == "raw_string":
-            out.append(words.squoted_piece(_text(self.src, node)))
+            text = _text(self.src, node)
+            if self.in_expansion and self.in_dquote and _OPERAND_CODE.search(text):
+                out.append(words.Piece(text, "", False))
+                return self.operand(text, ctx)
+            out.append(words.squoted_piece(text))
             return False
         if t == "ansi_c_string":
             out.append(words.ansi_c_piece(_text(self.src, node)))
@@ -762,6 +996,7 @@ class _Walker:
         if t == "string" or t == "translated_string":
             subst = False
             kids = node.children
+            saved_dq = self.in_dquote
             for i, child in enumerate(kids):
                 ct = child.type
                 if ct == "string_content":
@@ -772,7 +1007,9 @@ class _Walker:
                     last = i + 1 < len(kids) and kids[i + 1].type == '"'
                     out.append(words.Piece("$", words.QUOTED, last))
                 elif ct in _WORD_KINDS:
+                    self.in_dquote = True  # (an exception abandons the whole walk: no finally needed)
                     subst = self.pieces(child, ctx, out) or subst
+                    self.in_dquote = saved_dq
                 else:
                     self.bad_node(child)
             if t == "translated_string":
@@ -786,7 +1023,7 @@ class _Walker:
             if t == "expansion" and _PROMPT_EXPANSION.search(_text(self.src, node)):
                 self.line_reason("prompt-expansion", "${var@P} expands the value as a prompt, running the "
                                                      "substitutions inside it", HIGH)
-            subst = self.expr_children(node, ctx, arith=False)
+            subst = self.expansion(node, ctx) if t == "expansion" else self.expr_children(node, ctx, arith=False)
             out.append(words.Piece(_text(self.src, node), "", False))
             return subst
         if t == "arithmetic_expansion":
@@ -802,9 +1039,130 @@ class _Walker:
 
     def substitution(self, node: Node, ctx: _Ctx) -> None:
         kind = "process substitution" if node.type == "process_substitution" else "command substitution"
-        saved = (self.cwd, self.cd_pending)
-        self.seq(node, ctx.nested("substitution", f"runs inside a {kind}"))
-        self.cwd, self.cd_pending = saved
+        saved = (self.cwd, self.cd_pending, self.in_dquote, self.in_expansion)
+        inner = ctx.nested("substitution", f"runs inside a {kind}")
+        # Directly inside "...", a backtick body also unescapes \" (not inside a ${ } operand).
+        dquoted = self.in_dquote and not self.in_expansion
+        self.in_dquote = False
+        self.in_expansion = 0
+        try:
+            kids = node.children
+            if kids and kids[0].type == "`":
+                text = _text(self.src, node)
+                body = text[1:-1] if len(text) >= 2 and text.endswith("`") else text[1:]
+                if "\\" in body:
+                    # bash removes one level of backslashes (\$ \` \\) and parses the body again:
+                    # `echo \`rm x\`` inside backticks is a nested substitution, not a word.
+                    self.walk_text(_unescape_backticks(body, dquoted), inner, "a backtick substitution")
+                    return
+            self.seq(node, inner)
+        finally:
+            self.cwd, self.cd_pending, self.in_dquote, self.in_expansion = saved
+
+    def walk_text(self, text: str, ctx: _Ctx, what: str) -> None:
+        """Parse `text` as command lines and walk them in `ctx` (functions they define stay inside)."""
+        if self.nest >= MAX_NESTED_PARSES:
+            self.fail("too-deep", "command strings nested too deeply")
+            return
+        joined = words.join_continuations(text)
+        bad = _first_suspicious(joined)
+        if bad is not None:
+            self.fail("control-char", f"{what} holds the invisible or control character {bad!r}")
+        root, src = self.parse(joined)
+        self.nest += 1
+        saved = (self.cwd, self.cd_pending, set(self.functions))
+        saved_src, self.src = self.src, src
+        try:
+            if root.has_error:
+                self.fail("parse-error", f"{what} does not parse: {joined[:80]!r}")
+            self.seq(root, ctx)
+        finally:
+            self.nest -= 1
+            self.cwd, self.cd_pending, self.functions = saved
+            self.src = saved_src
+
+    def operand(self, text: str, ctx: _Ctx) -> bool:
+        """A `${x:-...}` / `${x#...}` operand that tree-sitter left as a plain leaf although it holds
+        a substitution (backticks, `<(`, or `$(` in a pattern): bash expands it, so parse it as words.
+        In "..." single quotes in the operand are literal: they are dropped rather than trusted."""
+        if self.in_dquote and "'" in text:
+            text = text.replace("'", "_")
+        return self.reparse_words(text, ctx, whole=False, what="a ${...} operand")
+
+    def reparse_words(self, text: str, ctx: _Ctx, *, whole: bool, what: str, dquote: bool = False) -> bool:
+        """Parse `text` as the arguments of one command and walk them as words; True when a
+        substitution ran. `whole`: the text must be exactly one word. Anything else (several
+        commands, a redirection, a comment, a parse error) fails the line closed."""
+        if self.nest >= MAX_NESTED_PARSES:
+            self.fail("too-deep", "substitutions nested too deeply")
+            return False
+        root, src = self.parse(": " + text)
+        args: list[Node] = []
+        ok = not root.has_error and root.named_child_count == 1
+        cmd = root.named_children[0] if ok else None
+        if cmd is not None and cmd.type == "command":
+            for k in cmd.children[1:]:
+                if k.type in _WORD_KINDS:
+                    args.append(k)
+                else:
+                    ok = False
+        else:
+            ok = False
+        if ok and whole:
+            ok = len(args) == 1 and args[0].start_byte == 2 and args[0].end_byte == len(src)
+        if not ok:
+            self.fail("parse-error", f"{what} that could not be analysed: {text[:60]!r}")
+            return False
+        self.nest += 1
+        saved = (self.src, self.in_dquote, self.in_expansion)
+        self.src, self.in_dquote, self.in_expansion = src, dquote, 0
+        subst = False
+        try:
+            for a in args:
+                subst = self.word(a, ctx).subst or subst
+        finally:
+            self.nest -= 1
+            self.src, self.in_dquote, self.in_expansion = saved
+        return subst
+
+    def expansion(self, node: Node, ctx: _Ctx, *, arith: bool = False) -> bool:
+        """`${...}`: walk its parts; operands may hide substitutions tree-sitter did not parse. The
+        parts after `:` (substring offsets) are arithmetic; `${!x}` evaluates x's value as a name;
+        `${x:=v}` assigns x."""
+        subst = False
+        kids = node.children
+        op = ""
+        param = ""
+        indirect = False
+        self.in_expansion += 1
+        try:
+            for i, child in enumerate(kids):
+                if not child.is_named:
+                    if child.is_missing:
+                        self.bad_node(child)
+                    elif child.type == "!" and i == 1:
+                        indirect = True
+                    elif child.type not in ("${", "}"):
+                        op = child.type
+                    continue
+                ct = child.type
+                if not op and not param and ct in ("variable_name", "subscript"):
+                    param = _text(self.src, child)
+                    if indirect and ct == "variable_name":
+                        nxt = kids[i + 1].type if i + 1 < len(kids) else ""
+                        if nxt not in ("*", "@"):
+                            self.names().arith.add(param)  # ${!x}: x's value is a name, subscripts evaluated
+                    elif indirect:
+                        self.arith_exp = True
+                subst = self.expr(child, ctx, arith=arith or op == ":") or subst
+            if op in (":=", "=") and param:
+                start = next((k.end_byte for k in kids if not k.is_named and k.type == op), node.end_byte)
+                value = self.src[start:node.end_byte - 1].decode("utf-8", "surrogateescape")
+                self.set_var(param, "$" not in value and "`" not in value, "${...:=...} assigns",
+                             arith_value=value)
+        finally:
+            self.in_expansion -= 1
+        return subst
 
     # -- expressions ([[ ]], (( )), ${ }) ---------------------------------------------------------
 
@@ -830,13 +1188,32 @@ class _Walker:
         try:
             t = node.type
             if t in ("command_substitution", "process_substitution"):
+                if arith:
+                    self.arith_exp = True  # its output is evaluated as arithmetic
                 self.substitution(node, ctx)
                 return True
             if t in ("string", "raw_string", "word", "concatenation", "ansi_c_string"):
                 text = _text(self.src, node)
-                if arith and _CODE_IN_TEXT.search(text):
-                    self.line_reason("arith-code", f"text evaluated as arithmetic can run code: {text[:60]!r}", HIGH)
+                if arith:
+                    if _CODE_IN_TEXT.search(text):
+                        self.line_reason("arith-code", f"text evaluated as arithmetic can run code: {text[:60]!r}",
+                                         HIGH)
+                    if t == "word":  # `[[ x -eq 1 ]]`, `a[x]`: bare names evaluated as arithmetic
+                        self.names().arith.update(_IDENT_ANY.findall(text))
+                    w = self.word(node, ctx)
+                    if not w.literal:  # "$x": the expanded value is evaluated
+                        self.arith_exp = True
+                        self.line_reason("arith-expansion", "arithmetic evaluation of an expanded value can run "
+                                                            "code (array subscripts)", MEDIUM)
+                    return w.subst
                 return self.word(node, ctx).subst
+            if t == "variable_name":
+                if arith:
+                    self.names().arith.add(_text(self.src, node))
+                return False
+            if t == "regex" and self.in_expansion:
+                text = _text(self.src, node)
+                return self.operand(text, ctx) if _OPERAND_CODE.search(text) else False
             if t == "expansion" and _PROMPT_EXPANSION.search(_text(self.src, node)):
                 self.line_reason("prompt-expansion", "${var@P} expands the value as a prompt, running the "
                                                      "substitutions inside it", HIGH)
@@ -845,21 +1222,36 @@ class _Walker:
                 if op is not None and _text(self.src, op) in ("-v", "-R"):
                     return self.expr_children(node, ctx, arith=True)
             if t in ("simple_expansion", "expansion") and arith:
+                self.arith_exp = True
                 self.line_reason("arith-expansion",
                                  "arithmetic evaluation of an expanded value can run code (array subscripts)",
                                  MEDIUM)
+            if t == "expansion":
+                return self.expansion(node, ctx, arith=arith)
+            if t == "binary_expression" and arith:
+                op = node.child_by_field_name("operator")
+                left = node.child_by_field_name("left")
+                if op is not None and op.type in _ARITH_ASSIGN and left is not None:
+                    self.set_var(_text(self.src, left), True, "arithmetic assigning")
             if t == "binary_expression" and not arith:
                 kids = node.children
                 op = next((k for k in kids if k.type == "test_operator"), None)
-                if op is not None and _text(self.src, op) in _ARITH_TEST_OPS:
+                if op is not None and _text(self.src, op) in _ARITH_TEST_OPS and not self.single_test:
                     return self.expr_children(node, ctx, arith=True)
             if t == "arithmetic_expansion" or (t == "compound_statement"):
                 return self.expr_children(node, ctx, arith=True)
             if t == "subscript":
                 subst = False
+                named = False
                 for child in node.children:
-                    if child.is_named and child.type != "variable_name":
-                        subst = self.expr(child, ctx, arith=True) or subst
+                    if not child.is_named:
+                        continue
+                    if not named and child.type == "variable_name":
+                        named = True  # the array's name; what follows is the (arithmetic) index
+                        if arith:
+                            self.names().arith.add(_text(self.src, child))
+                        continue
+                    subst = self.expr(child, ctx, arith=True) or subst
                 return subst
             if t in _EXPR_KINDS:
                 return self.expr_children(node, ctx, arith=arith)
@@ -983,6 +1375,9 @@ class _Walker:
         ineligible: list[str] = []
         shell_string: Word | None = None
         no_exec = False
+        longs = _wrapper_longs(name, w)
+        # env -S/--split-string splits its value into a command (read here as a shell line).
+        shell_like = w.shell_opts | _ENV_SPLIT if name == "env" else w.shell_opts
         while i < n:
             word = argv[i]
             if not word.literal:
@@ -1003,37 +1398,38 @@ class _Walker:
                     i += 1
                     continue
                 break
-            opt = v.split("=", 1)[0] if v.startswith("--") else v[:2]
             if name == "nice" and v[1:].lstrip("-").isdigit():
                 i += 1
                 continue
-            if opt in w.no_exec_opts or (not v.startswith("--") and any(f"-{c}" in w.no_exec_opts for c in v[1:])):
-                no_exec = True
-                break
-            if name == "env" and opt in ("-S", "--split-string"):
-                value = v[len(opt) + 1:] if v.startswith("--") and "=" in v else (v[2:] if len(v) > 2 else None)
-                shell_string = Word(value, True) if value is not None else (argv[i + 1] if i + 1 < n else None)
-                break
-            if opt in w.shell_opts:
-                value = v[len(opt) + 1:] if v.startswith("--") and "=" in v else (v[2:] if len(v) > 2 and not
-                                                                                   v.startswith("--") else None)
-                shell_string = Word(value, True) if value is not None else (argv[i + 1] if i + 1 < n else None)
-                break
             if v.startswith("--"):
-                i += 2 if opt in w.value_opts and "=" not in v else 1
+                # GNU getopt_long takes any unambiguous prefix of a long option (`--sig` is --signal).
+                opt, eq, attached = v.partition("=")
+                opt = _resolve_long(opt, longs)
+                if opt in w.no_exec_opts:
+                    no_exec = True
+                    break
+                if opt in shell_like:
+                    shell_string = Word(attached, True) if eq else (argv[i + 1] if i + 1 < n else None)
+                    break
+                i += 2 if opt in w.value_opts and not eq else 1
                 continue
-            # A short-option cluster (-iu root, -n5): the first option taking a value ends it.
+            # A short-option cluster (-iu root, -n5, -vS'cmd'): the first option taking a value ends it.
             step = 1
             for pos in range(1, len(v)):
                 flag = "-" + v[pos]
-                if flag in w.shell_opts:
+                if flag in w.no_exec_opts:
+                    no_exec = True
+                    break
+                if flag in shell_like:
                     rest_text = v[pos + 1:]
                     shell_string = Word(rest_text, True) if rest_text else (argv[i + 1] if i + 1 < n else None)
                     break
+                if flag in w.optional_value_opts:
+                    break  # the rest of the cluster, if any, is its value; never the next word
                 if flag in w.value_opts:
                     step = 1 if pos + 1 < len(v) else 2
                     break
-            if shell_string is not None:
+            if no_exec or shell_string is not None:
                 break
             i += step
         if shell_string is None and w.shell_opts:
@@ -1048,6 +1444,15 @@ class _Walker:
             skip += 1
         own = argv[:inner_start]
         rest = argv[inner_start:]
+        if name == "xargs":
+            replace = _xargs_replace(own[1:], longs)
+            if replace:
+                # Words holding the replace string are built from the input: not literal.
+                rest = [Word(x.value, False, f"xargs replaces {replace!r} with its input", x.subst)
+                        if replace in x.value else x for x in rest]
+        elif name == "parallel":
+            rest = [Word(x.value, False, "parallel replaces {...} with its input", x.subst)
+                    if _PARALLEL_REPLACE.search(x.value) else x for x in rest]
         if name == "xargs" and not rest and not no_exec:
             rest = [Word("echo", True)]
             reasons.append(_reason("wrapper", "xargs runs echo when no program is given"))
@@ -1129,6 +1534,11 @@ class _Walker:
             if v in tables.SHELL_STARTUP_OPTS or (not v.startswith("--") and ("l" in v[1:] or "i" in v[1:])):
                 reasons.append(_reason("shell-startup", f"{name} {v} reads start-up files or changes shell options",
                                       MEDIUM))
+            if (v.startswith("-") and not v.startswith("--") and "k" in v[1:]) or (
+                    v == "-o" and i + 1 < n and argv[i + 1].value == "keyword"):
+                reasons.append(_reason("set-keyword", f"{name} -k makes NAME=value words after a command name "
+                                                      "environment assignments, which this analysis does not follow",
+                                       MEDIUM))
             if v in tables.SHELL_VALUE_OPTS:
                 i += 2
                 continue
@@ -1224,50 +1634,25 @@ class _Walker:
         index = entry.flag_index
         style = entry.style
         if entry.subs is not None:
-            j = 0
-            while j < len(args):
-                wd = args[j]
-                if not wd.literal or not wd.value.startswith("-"):
-                    break
-                opt_name = wd.value.split("=", 1)[0]
-                g = entry.global_opts.get(opt_name)
-                if g is None and not wd.value.startswith("--") and len(wd.value) > 2:
-                    g = entry.global_opts.get(wd.value[:2])  # attached value: -Cdir
-                    if g is not None and not g.value:
-                        g = None
-                if g is None:
-                    break
-                if g.reason:
-                    reasons.append(_reason("global-option", f"{opt_name}: {g.reason}", g.risk))
-                if g.ineligible:
-                    ineligible.append(f"{name} {opt_name} changes what the command does")
-                attached = "=" in wd.value or (not wd.value.startswith("--") and len(wd.value) > 2)
-                j += 2 if g.value and not attached else 1
-            arity = tables.ARITY.get(name, 2)
-            k = j
-            while len(key) < arity and k < len(args) and args[k].literal and not args[k].value.startswith("-"):
-                key.append(args[k].value)
-                k += 1
-                arity = tables.ARITY.get(" ".join(key), arity)
-            rest_start = k
-            sub = _lookup_sub(entry, key[1:])
-            if len(key) == 1 and k < len(args) and not args[k].literal:
-                sub = Sub(MEDIUM, "subcommand is not literal")
+            if args and args[0].value.startswith("-") and args[0].literal:
+                starts, unknown_opt = self.global_options(entry, name, args, reasons, ineligible)
+            else:
+                starts, unknown_opt = _START_0, ""  # the subcommand comes first (most lines)
+            best = _subcommand(entry, name, args, starts[0], risk, index)
+            for j in starts[1:]:  # the riskiest reading wins; at equal risk, a known subcommand
+                cand = _subcommand(entry, name, args, j, risk, index)
+                if (max(cand[0], MEDIUM), cand[1]) > (max(best[0], MEDIUM), best[1]):
+                    best = cand
+            risk, _, key, rest_start, sub_reason, index, style = best
+            if len(key) == 1 and rest_start < len(args) and not args[rest_start].literal:
                 ineligible.append("the subcommand is not literal")
-            sub_reason = ""
-            if sub is not None:
-                risk = sub.risk
-                sub_reason = f"{' '.join(key)}: {sub.reason}"
-                index = sub.flag_index
-                style = "gnu"
-            remaining = args[rest_start:]
-            sub_args = _SUB_ARGS.get(" ".join(key[:2]))
-            if sub_args:
-                first = Word(key[2], True) if len(key) > 2 else next(
-                    (w for w in remaining if w.literal and not w.value.startswith("-")), None)
-                if first is not None and first.value in sub_args:
-                    risk, text = sub_args[first.value]
-                    sub_reason = f"{' '.join(key[:2])} {first.value}: {text}"
+            if unknown_opt:
+                # The option may take the next word as its value: the subcommand is not known.
+                if risk < MEDIUM:
+                    risk = MEDIUM
+                reasons.append(_reason("unknown-option", f"{name} {unknown_opt}: an option vsh does not know "
+                                                         "before the subcommand (it may take a value)", MEDIUM))
+                ineligible.append(f"an unknown option {unknown_opt} before the subcommand")
             if sub_reason:
                 reasons.append(_reason("table", sub_reason, risk if risk > LOW else None))
         else:
@@ -1299,16 +1684,126 @@ class _Walker:
             reasons.append(_reason("non-literal-argument",
                                   f"an argument of {name} is not literal and could be a dangerous option", MEDIUM))
         self.emit(argv, name, key, rest, risk, reasons, ctx, cmd, ineligible)
-        if name == "hash":
-            self.hash_p(rest)
+        follow = _FOLLOW_UPS.get(name)
+        if follow is not None:
+            follow(self, name, rest, cmd, ctx)
         changes = tables.STATE_CHANGERS.get(name)
         if changes is not None and _changes_state(changes, rest):
             self.mutates = True
             self.line_reason("shell-state", f"{name} changes how later commands run", None)
-        if name == "find":
-            self.find_exec(rest, cmd, ctx)
 
-    def hash_p(self, args: Sequence[Word]) -> None:
+    def var_builtin(self, name: str, args: Sequence[Word], _cmd: _Cmd, _ctx: _Ctx) -> None:
+        """read/mapfile/printf -v/getopts/wait -p assign the variables they name, with values the
+        line does not know: record them as assignments are (see set_var)."""
+        value_opts, name_opts, first, default = _VAR_BUILTINS[name]
+        names: list[Word] = []
+        positional: list[Word] = []
+        i = 0
+        n = len(args)
+        while i < n:
+            a = args[i]
+            v = a.value
+            if not a.literal:
+                positional.extend(args[i:])
+                break
+            if v == "--":
+                positional.extend(args[i + 1:])
+                break
+            if not v.startswith("-") or v == "-":
+                positional.extend(args[i:])  # options end at the first operand
+                break
+            for pos in range(1, len(v)):
+                c = v[pos]
+                if c in value_opts or c in name_opts:
+                    attached = v[pos + 1:]
+                    value = Word(attached, True) if attached else (args[i + 1] if i + 1 < n else None)
+                    if not attached:
+                        i += 1
+                    if c in name_opts and value is not None:
+                        names.append(value)
+                    break
+            i += 1
+        if first >= 0:
+            names.extend(positional[first:] if name in ("read", "mapfile", "readarray") else positional[first:first + 1])
+        if not names and default:
+            names.append(Word(default, True))
+        for w in names:
+            if w.literal:
+                self.set_var(w.value, False, f"{name} into")
+            else:
+                self.mutates = True
+                self.arith_exp = True  # the expanded name's subscript is evaluated
+                self.line_reason("shell-state", f"{name} assigns a variable whose name is not literal", MEDIUM)
+
+    def set_options(self, _name: str, args: Sequence[Word], _cmd: _Cmd, _ctx: _Ctx) -> None:
+        """`set -k` (`-o keyword`) makes NAME=value words anywhere on a later command line
+        environment assignments (`bash -c : BASH_ENV=x` then sources x): not modelled, so later
+        lines of this one are not judged as bash runs them."""
+        for i, a in enumerate(args):
+            v = a.value
+            if not a.literal:
+                if i == 0 or not (args[i - 1].literal and args[i - 1].value == "--"):
+                    self.line_reason("shell-state", "set with an option that is not literal", MEDIUM)
+                return
+            if v == "--" or not v.startswith(("-", "+")):
+                return
+            keyword = v.startswith("-") and not v.startswith("--") and "k" in v[1:]
+            if v in ("-o", "+o") or (len(v) > 1 and v[-1] == "o" and not v.startswith("--")):
+                nxt = args[i + 1] if i + 1 < len(args) else None
+                keyword = keyword or (nxt is not None and (not nxt.literal or nxt.value == "keyword")
+                                      and v.startswith("-"))
+            if keyword:
+                self.mutates = True
+                self.line_reason("set-keyword", "set -k makes NAME=value words after a command name environment "
+                                                "assignments, which this analysis does not follow", MEDIUM)
+                return
+
+    def global_options(self, entry: Program, name: str, args: Sequence[Word], reasons: list[Reason],
+                       ineligible: list[str]) -> tuple[list[int], str]:
+        """Skip the global options before a subcommand (`git -C dir push`). Returns every index
+        where the subcommand may start, and the first option not in the table ('' if none): an
+        unknown option may or may not take the next word as its value, so both readings are kept
+        (linear: each index is looked at once)."""
+        n = len(args)
+        reach = [False] * (n + 1)
+        reach[0] = True
+        starts: list[int] = []
+        unknown = ""
+        for j in range(n + 1):
+            if not reach[j]:
+                continue
+            wd = args[j] if j < n else None
+            v = wd.value if wd is not None else ""
+            if wd is None or not wd.literal or not v.startswith("-") or v == "-":
+                starts.append(j)
+                continue
+            opt_name = v.split("=", 1)[0]
+            g = entry.global_opts.get(opt_name)
+            attached = "=" in v
+            if g is None and not v.startswith("--") and len(v) > 2:
+                g = entry.global_opts.get(v[:2])  # attached value: -Cdir
+                attached = True
+                if g is not None and not g.value:
+                    # a cluster of flags (-qq, -qv): known when every one is a flag without a value
+                    flags = [entry.global_opts.get("-" + c) for c in v[1:]]
+                    g = g if all(f is not None and not f.value for f in flags) else None
+            if g is None:
+                unknown = unknown or opt_name
+                reach[j + 1] = True
+                if "=" not in v:  # it may take the next word (so may a short cluster's last option)
+                    reach[min(j + 2, n)] = True
+                continue
+            if g.reason:
+                r = _reason("global-option", f"{opt_name}: {g.reason}", g.risk)
+                if r not in reasons:
+                    reasons.append(r)
+            if g.ineligible:
+                ineligible.append(f"{name} {opt_name} changes what the command does")
+            attached = attached or (not v.startswith("--") and len(v) > 2)
+            reach[min(j + (2 if g.value and not attached else 1), n)] = True
+        return starts, unknown
+
+    def hash_p(self, _name: str, args: Sequence[Word], _cmd: _Cmd, _ctx: _Ctx) -> None:
         """Record `hash -p PATH NAME...`: later calls of NAME run PATH (unknown PATH: `?`, high)."""
         for i, w in enumerate(args):
             if w.literal and w.value == "-p" and i + 1 < len(args):
@@ -1318,7 +1813,7 @@ class _Walker:
                         self.hashed[name.value] = target
                 return
 
-    def find_exec(self, args: Sequence[Word], cmd: _Cmd, ctx: _Ctx) -> None:
+    def find_exec(self, _name: str, args: Sequence[Word], cmd: _Cmd, ctx: _Ctx) -> None:
         i = 0
         n = len(args)
         while i < n:
@@ -1327,7 +1822,9 @@ class _Walker:
                 j = i + 1
                 while j < n and not (args[j].literal and args[j].value in (";", "+")):
                     j += 1
-                inner = list(args[i + 1 : j])
+                # find puts each file name where `{}` is: such a word is not literal (`sh -c {}`).
+                inner = [Word(x.value, False, "find replaces {} with a file name", x.subst) if "{}" in x.value
+                         else x for x in args[i + 1 : j]]
                 if not inner:
                     self.fail("parse-error", f"find {w.value} without a command")
                 else:
@@ -1361,6 +1858,38 @@ def _changes_state(options: frozenset[str], args: Sequence[Word]) -> bool:
     return False
 
 
+def _subcommand(entry: Program, name: str, args: Sequence[Word], j: int, risk: Risk, index: tables.FlagIndex,
+                ) -> tuple[Risk, bool, list[str], int, str, tables.FlagIndex, str]:
+    """The subcommand starting at args[j]: (risk, whether the table knows it, key, index of the
+    first word after it, reason, flag index, flag style)."""
+    key = [name]
+    style = entry.style
+    arity = tables.ARITY.get(name, 2)
+    k = j
+    while len(key) < arity and k < len(args) and args[k].literal and not args[k].value.startswith("-"):
+        key.append(args[k].value)
+        k += 1
+        arity = tables.ARITY.get(" ".join(key), arity)
+    sub = _lookup_sub(entry, key[1:])
+    if len(key) == 1 and k < len(args) and not args[k].literal:
+        sub = Sub(MEDIUM, "subcommand is not literal")
+    sub_reason = ""
+    if sub is not None:
+        risk = sub.risk
+        sub_reason = f"{' '.join(key)}: {sub.reason}"
+        index = sub.flag_index
+        style = "gnu"
+    sub_args = _SUB_ARGS.get(" ".join(key[:2]))
+    if sub_args:
+        first = Word(key[2], True) if len(key) > 2 else next(
+            (w for w in args[k:] if w.literal and not w.value.startswith("-")), None)
+        if first is not None and first.value in sub_args:
+            risk, text = sub_args[first.value]
+            sub_reason = f"{' '.join(key[:2])} {first.value}: {text}"
+    known = sub is not None and sub is not entry.unknown_sub and sub is not entry.no_sub
+    return risk, known, key, k, sub_reason, index, style
+
+
 def _lookup_sub(entry: Program, sub_words: list[str]) -> Sub | None:
     subs = entry.subs or {}
     for k in range(len(sub_words), 0, -1):
@@ -1371,6 +1900,86 @@ def _lookup_sub(entry: Program, sub_words: list[str]) -> Sub | None:
         return entry.no_sub
     return entry.unknown_sub
 
+
+_PARALLEL_REPLACE = re.compile(r"\{[^{}\s]*\}")  # {}, {.}, {/}, {#}, {1} ...
+_START_0 = [0]  # read-only: global_options() when the subcommand comes first
+_ENV_SPLIT = frozenset({"-S", "--split-string"})
+_LONGS: dict[str, tuple[str, ...]] = {}
+
+
+def _wrapper_longs(name: str, w: tables.Wrapper) -> tuple[str, ...]:
+    """The long options the WRAPPERS row knows for `name` (what abbreviations resolve against)."""
+    longs = _LONGS.get(name)
+    if longs is None:
+        every = w.value_opts | w.optional_value_opts | w.shell_opts | w.no_exec_opts
+        if name == "env":
+            every = every | _ENV_SPLIT
+        longs = _LONGS[name] = tuple(sorted(o for o in every if o.startswith("--")))
+    return longs
+
+
+def _resolve_long(opt: str, longs: tuple[str, ...]) -> str:
+    """`opt` (a `--name`) as GNU getopt_long reads it: itself when known, else the one known long
+    option it abbreviates (unchanged when none or several)."""
+    if opt in longs or len(opt) < 3:
+        return opt
+    hit = ""
+    for o in longs:
+        if o.startswith(opt):
+            if hit:
+                return opt
+            hit = o
+    return hit or opt
+
+
+def _xargs_replace(opts: Sequence[Word], longs: tuple[str, ...]) -> str:
+    """The replace string xargs options set (`-I R`, `-IR`, `-i[R]`, `--replace[=R]`; '' if none)."""
+    replace = ""
+    i = 0
+    n = len(opts)
+    while i < n:
+        v = opts[i].value
+        i += 1
+        if not opts[i - 1].literal or not v.startswith("-") or v == "-":
+            continue
+        if v.startswith("--"):
+            opt, eq, attached = v.partition("=")
+            opt = _resolve_long(opt, longs)
+            if opt == "--replace":
+                replace = attached if eq else "{}"
+            elif opt in tables.WRAPPERS["xargs"].value_opts and not eq:
+                i += 1
+            continue
+        for pos in range(1, len(v)):
+            c = v[pos]
+            if c == "I":
+                if pos + 1 < len(v):
+                    replace = v[pos + 1:]
+                elif i < n:
+                    replace = opts[i].value
+                    i += 1
+                break
+            if c == "i":
+                replace = v[pos + 1:] or "{}"
+                break
+            if "-" + c in tables.WRAPPERS["xargs"].value_opts:
+                i += 0 if pos + 1 < len(v) else 1
+                break
+            if "-" + c in tables.WRAPPERS["xargs"].optional_value_opts:
+                break
+    return replace
+
+
+# Builtins that assign variables: (options taking a value, options naming a variable, index of the
+# first positional naming a variable (-1: none), the variable assigned when none is named).
+_VAR_BUILTINS: dict[str, tuple[str, str, int, str]] = {
+    "read": ("dinNptu", "a", 0, "REPLY"),
+    "mapfile": ("dnOsuCc", "", 0, "MAPFILE"),
+    "readarray": ("dnOsuCc", "", 0, "MAPFILE"),
+    "printf": ("", "v", -1, ""),
+    "getopts": ("", "", 1, ""),
+    "wait": ("", "p", -1, ""),
+}
 
 # First positional argument after a subcommand that changes its risk (git stash drop).
 _SUB_ARGS: dict[str, dict[str, tuple[Risk, str]]] = {
@@ -1450,7 +2059,12 @@ def _check_printf(_w: _Walker, args: Sequence[Word], k: list[str]) -> list[tuple
     return []
 
 
-def _check_arith_args(_w: _Walker, args: Sequence[Word], k: list[str]) -> list[tuple[Risk | None, str]]:
+def _check_arith_args(w: _Walker, args: Sequence[Word], k: list[str]) -> list[tuple[Risk | None, str]]:
+    for a in args:
+        w.names().arith.update(_IDENT_ANY.findall(a.value))  # `let x`: x's value is evaluated too
+        m = _LET_ASSIGN.match(a.value)
+        if m:
+            w.set_var(m.group(1), True, f"{k[0]} assigning")
     for a in args:
         if _CODE_IN_TEXT.search(a.value):
             return [(HIGH, f"{k[0]} evaluates {a.value[:60]!r} as arithmetic, which runs code")]
@@ -1461,7 +2075,9 @@ def _check_arith_args(_w: _Walker, args: Sequence[Word], k: list[str]) -> list[t
 
 def _check_declare(w: _Walker, args: Sequence[Word], k: list[str]) -> list[tuple[Risk | None, str]]:
     out: list[tuple[Risk | None, str]] = []
-    arith = any(a.literal and a.value.startswith("-") and any(c in a.value for c in "iaAn") for a in args)
+    flags = "".join(a.value[1:] for a in args if a.literal and a.value.startswith("-") and a.value != "--")
+    arith = any(c in flags for c in "iaAn")
+    exports = k[0] == "export" or "x" in flags
     for a in args:
         v = a.value
         if a.literal and v.startswith(("-", "+")):
@@ -1471,12 +2087,33 @@ def _check_declare(w: _Walker, args: Sequence[Word], k: list[str]) -> list[tuple
             continue
         m = _ASSIGN_WORD.match(v)
         name = m.group(1) if m else v.split("=", 1)[0]
+        value = v[m.end():] if m else None
         if ("[" in v.split("=", 1)[0] or arith) and _CODE_IN_TEXT.search(v):
             out.append((HIGH, f"{k[0]} evaluates {v[:60]!r} as arithmetic, which runs code"))
-        if tables.behaviour_var(name) and (m or k[0] == "export"):
+        if "i" in flags:
+            w.names().ints.add(name)  # later assignments to it are evaluated as arithmetic
+            if value is not None:
+                w.names().arith.update(_IDENT_ANY.findall(value))
+        if "n" in flags and value is not None:
+            # A nameref: assigning `name` assigns the variable it names.
+            target = value.split("[", 1)[0]
+            w.names().texts.add(name)
+            w.names().unknown.add(name)
+            if target in _HASH_VARS:
+                w.mutates = True
+                out.append((HIGH, f"{k[0]} -n {name} refers to {target}: assigning {name} can make any later "
+                                  "command run something else"))
+            elif tables.behaviour_var(target) or not a.literal:
+                if not a.literal:
+                    target = "a variable whose name is not literal"
+                w.mutates = True
+                out.append((MEDIUM, f"{k[0]} -n {name} refers to {target}: assigning {name} changes how later "
+                                    "commands run"))
+        if tables.behaviour_var(name) and (m or exports):
             w.mutates = True
             out.append((MEDIUM, f"{k[0]} {name} changes how later commands run"))
         if not a.literal and not m:
+            w.arith_exp = True  # the expanded name's subscript is evaluated
             out.append((MEDIUM, f"{k[0]} with a name that is not literal"))
     return out
 
@@ -1580,6 +2217,14 @@ def _fc(w: _Walker, argv: list[Word], name: str, cmd: _Cmd, ctx: _Ctx) -> None:
     w.emit(argv, name, [name], argv[1:], risk,
            [_reason("table", "fc -l lists history" if lists else "fc re-runs commands from history", risk)], ctx, cmd)
 
+
+# What a table program does to the rest of the line after it is judged (by program name).
+_FOLLOW_UPS: dict[str, Callable[[_Walker, str, Sequence[Word], _Cmd, _Ctx], None]] = {
+    "hash": _Walker.hash_p,
+    "set": _Walker.set_options,
+    "find": _Walker.find_exec,
+    **dict.fromkeys(_VAR_BUILTINS, _Walker.var_builtin),
+}
 
 _Handler = Callable[[_Walker, list[Word], str, _Cmd, _Ctx], None]
 _SPECIAL_BUILTINS: dict[str, _Handler] = {
@@ -1745,33 +2390,161 @@ def _static_output(src: bytes, node: Node) -> str | None:
     return None
 
 
-def _as_dquoted(body: str) -> str:
-    """Here-document body text rewritten so that inside double quotes it expands the same way:
-    only `"` differs (literal in a body, closing in a string)."""
+def _heredoc_delimiter(word: str) -> str:
+    """The line that ends a here-document whose operator is followed by `word`: the word after
+    quote removal, with `$'...'` decoded and `$"..."` read as "..."; nothing is expanded."""
+    out: list[str] = []
+    i = 0
+    n = len(word)
+    while i < n:
+        ch = word[i]
+        if ch == "\\" and i + 1 < n:
+            out.append(word[i + 1])
+            i += 2
+        elif ch == "'":
+            j = word.find("'", i + 1)
+            j = n if j < 0 else j
+            out.append(word[i + 1:j])
+            i = j + 1
+        elif ch == "$" and i + 1 < n and word[i + 1] == "'":
+            j = words.closing_single_quote(word, i + 2, ansi=True)
+            out.append(words.ansi_c_decode(word[i + 2:max(i + 2, j - 1)]))
+            i = j
+        elif ch == "$" and i + 1 < n and word[i + 1] == '"':
+            i += 1
+        elif ch == '"':
+            j = i + 1
+            while j < n and word[j] != '"':
+                j += 2 if word[j] == "\\" else 1
+            out.append(words.dquoted_piece(word[i + 1:j]).value)
+            i = j + 1
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def _unescape_backticks(body: str, dquoted: bool) -> str:
+    """The text bash parses for the body of a backtick substitution: `\\$`, `\\``, `\\\\` (and `\\"`
+    directly inside double quotes) lose their backslash; other backslashes stay."""
+    specials = '$`\\"' if dquoted else "$`\\"
     out: list[str] = []
     i = 0
     n = len(body)
     while i < n:
         ch = body[i]
-        if ch == "\\" and i + 1 < n:
-            nxt = body[i + 1]
-            out.append("\\\\\\\"" if nxt == '"' else ch + nxt)
+        if ch == "\\" and i + 1 < n and body[i + 1] in specials:
+            out.append(body[i + 1])
             i += 2
             continue
-        out.append('\\"' if ch == '"' else ch)
+        out.append(ch)
         i += 1
     return "".join(out)
 
 
-def _only_string(root: Node) -> Node | None:
-    """The string node of a tree that is exactly one string (program > command > command_name > string)."""
-    node = root
-    for kind in ("command", "command_name", "string"):
-        kids = [k for k in node.children if k.is_named]
-        if len(kids) != 1 or kids[0].type != kind:
+def _heredoc_regions(body: str) -> list[tuple[int, int]] | None:
+    """The spans of the substitutions an unquoted here-document body expands: `$(...)`, `$((...))`,
+    `${...}`, `$[...]` and backticks (None when one is unterminated)."""
+    out: list[tuple[int, int]] = []
+    i = 0
+    n = len(body)
+    while i < n:
+        ch = body[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "`":
+            j = _skip_backticks(body, i + 1)
+        elif ch == "$" and i + 1 < n and body[i + 1] in "({[":
+            j = _skip_dollar(body, i)
+        else:
+            i += 1
+            continue
+        if j is None:
             return None
-        node = kids[0]
-    return node
+        out.append((i, j))
+        i = j
+    return out
+
+
+def _skip_backticks(s: str, i: int) -> int | None:
+    """Index just past the backtick closing a substitution whose body starts at `i`."""
+    n = len(s)
+    while i < n:
+        ch = s[i]
+        if ch == "\\":
+            i += 2
+        elif ch == "`":
+            return i + 1
+        else:
+            i += 1
+    return None
+
+
+def _skip_dollar(s: str, i: int) -> int | None:
+    """`s[i:]` starts with `$(`, `${` or `$[`: the index just past its matching close."""
+    return _skip_code(s, i + 2, {"(": ")", "{": "}", "[": "]"}[s[i + 1]])
+
+
+def _skip_dquoted(s: str, i: int) -> int | None:
+    """Index just past the `"` closing a string whose content starts at `i`."""
+    n = len(s)
+    while i < n:
+        ch = s[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == '"':
+            return i + 1
+        j: int | None = i + 1
+        if ch == "`":
+            j = _skip_backticks(s, i + 1)
+        elif ch == "$" and i + 1 < n and s[i + 1] in "({[":
+            j = _skip_dollar(s, i)
+        if j is None:
+            return None
+        i = j
+    return None
+
+
+def _skip_code(s: str, i: int, close: str) -> int | None:
+    """Index just past the `close` that ends shell text starting at `i` (after `$(`, `${`, `$[`),
+    skipping quotes, nested substitutions and (in `$(`) comments. An approximation of bash's
+    parser: callers check that tree-sitter ends the substitution at the same place."""
+    opener = {")": "(", "}": "{", "]": "["}[close]
+    depth = 0
+    n = len(s)
+    word_start = True
+    while i < n:
+        ch = s[i]
+        j: int | None = i + 1
+        if ch == "\\":
+            j = i + 2
+        elif ch == "'":
+            k = s.find("'", i + 1)
+            j = None if k < 0 else k + 1
+        elif ch == '"':
+            j = _skip_dquoted(s, i + 1)
+        elif ch == "`":
+            j = _skip_backticks(s, i + 1)
+        elif ch == "$" and i + 1 < n and s[i + 1] == "'":
+            j = words.closing_single_quote(s, i + 2, ansi=True)
+        elif ch == "$" and i + 1 < n and s[i + 1] in "({[":
+            j = _skip_dollar(s, i)
+        elif ch == "#" and word_start and close == ")":
+            k = s.find("\n", i)
+            j = n if k < 0 else k
+        elif ch == opener:
+            depth += 1
+        elif ch == close:
+            if depth == 0:
+                return i + 1
+            depth -= 1
+        if j is None:
+            return None
+        word_start = ch in " \t\n;&|()<>"
+        i = j
+    return None
 
 
 def _first_suspicious(text: str) -> str | None:

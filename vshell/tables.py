@@ -9,7 +9,7 @@ so every row is its own unit test.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -26,13 +26,45 @@ class Flag:
     """Options that raise an action's risk. Names are spelled as typed: `-o` (a short option, also
     found inside clusters like `-ro`), `--output` (a GNU long option, also matched by any unique-
     looking prefix such as `--out`), or `-delete` for single-dash long options (find, exact match).
-    `prefix_plus`: a word starting with this text (less `+cmd`)."""
+    A name without a leading dash is an operand keyword matched exactly (`npm audit fix`).
+
+    `operand`: a pattern that operand words (not options) must match in full for the flag to apply,
+    for arguments whose spelling varies (`kubectl get all,secrets`, `git branch NAME`).
+    `unless`: options that put the command in a mode where this flag means nothing (`git branch
+    --list PATTERN` lists instead of creating); see `cancelled_by`."""
 
     names: tuple[str, ...]
     risk: Risk
     reason: str
     examples: Examples = ()
     ineligible: bool = False  # it makes a read-only command write a file: rules must not absorb it
+    operand: re.Pattern[str] | None = None
+    unless: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """How the flag is named in messages and test ids: its first name, or its operand pattern."""
+        if self.names:
+            return self.names[0]
+        return self.operand.pattern if self.operand is not None else "?"
+
+    @cached_property
+    def _unless_index(self) -> FlagIndex:
+        return FlagIndex.build((Flag(self.unless, self.risk, self.reason),), "gnu")
+
+    def cancelled_by(self, words: Iterable[str]) -> bool:
+        """Whether an option among `words` (literal argument values, in order) is one of `unless`,
+        spelled as GNU options are (clusters, long-option prefixes, `--opt=value`). Options after
+        `--` do not count."""
+        if not self.unless:
+            return False
+        index = self._unless_index
+        for w in words:
+            if w == "--":
+                return False
+            if len(w) > 1 and w[0] == "-" and index.match(w, "gnu") is not None:
+                return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -43,14 +75,18 @@ class FlagIndex:
     exact: Mapping[str, Flag]
     short: Mapping[str, Flag]
     longs: tuple[tuple[str, Flag], ...]
-    has_flags: bool  # any of the three is non-empty
+    has_flags: bool  # any of the four is non-empty
+    operands: tuple[tuple[re.Pattern[str], Flag], ...] = ()
 
     @classmethod
     def build(cls, flags: tuple[Flag, ...], style: str) -> FlagIndex:
         exact: dict[str, Flag] = {}
         short: dict[str, Flag] = {}
         longs: list[tuple[str, Flag]] = []
+        operands: list[tuple[re.Pattern[str], Flag]] = []
         for fl in flags:
+            if fl.operand is not None:
+                operands.append((fl.operand, fl))
             for n in fl.names:
                 if not n.startswith("-") or style == "single":
                     exact.setdefault(n, fl)
@@ -60,13 +96,20 @@ class FlagIndex:
                     short.setdefault(n[1], fl)
                 else:
                     exact.setdefault(n, fl)
-        return cls(MappingProxyType(exact), MappingProxyType(short), tuple(longs), bool(exact or short or longs))
+        return cls(MappingProxyType(exact), MappingProxyType(short), tuple(longs),
+                   bool(exact or short or longs or operands), tuple(operands))
 
     def match(self, word: str, style: str) -> Flag | None:
         """The flag `word` spells, if any: GNU short options also inside clusters (`-rf`), long
-        options also by any prefix (`--out` for `--output`), `--opt=value` by its name."""
+        options also by any prefix (`--out` for `--output`), `--opt=value` by its name; an operand
+        by its exact keyword or an `operand` pattern."""
         if len(word) < 2 or word[0] != "-":
-            return self.exact.get(word) if self.exact else None
+            hit = self.exact.get(word) if self.exact else None
+            if hit is None and self.operands:
+                for pattern, fl in self.operands:
+                    if pattern.fullmatch(word):
+                        return fl
+            return hit
         if style == "single":
             return self.exact.get(word.split("=", 1)[0])
         if word[1] == "-":
@@ -136,25 +179,43 @@ class Wrapper:
     """A program that runs another program given in its arguments.
 
     value_opts: options that consume the next word (when not attached `-n5` / `--opt=5`).
+    optional_value_opts: options whose value is optional and therefore only ever attached
+        (`xargs -i{}`, `--replace=X`, `watch -d=permanent`): they never consume the next word, and
+        inside a short-option cluster the rest of the cluster is their value (`xargs -iE` is
+        `-i` with the replace string `E`, not `-i -E`).
     positional: words to skip after the options before the wrapped program (`timeout 5 cmd`).
     shell_opts: options whose value is a shell command line run by `sh -c` (`su -c`, `flock -c`).
     no_exec_opts: options meaning no program is run (`command -v`, `chrt -p`).
     joins_shell: the remaining words are joined and run by `sh -c` (`watch`).
+    flags: the wrapper's own options that raise its own action's risk (GNU `time -o FILE` writes
+        FILE), matched like a program's flags against the words before the wrapped program.
     """
 
     risk: Risk
     reason: str
     value_opts: frozenset[str] = frozenset()
+    optional_value_opts: frozenset[str] = frozenset()
     positional: int = 0
     shell_opts: frozenset[str] = frozenset()
     no_exec_opts: frozenset[str] = frozenset()
     joins_shell: bool = False
     privileged: bool = False
     examples: Examples = ()
+    flags: tuple[Flag, ...] = ()
+
+    @cached_property
+    def flag_index(self) -> FlagIndex:
+        return FlagIndex.build(self.flags, "gnu")
 
 
 def _f(names: str, risk: Risk, reason: str, *examples: tuple[str, str], ineligible: bool = False) -> Flag:
     return Flag(tuple(names.split()), risk, reason, tuple(examples), ineligible)
+
+
+def _operand(pattern: str, risk: Risk, reason: str, *examples: tuple[str, str], ineligible: bool = False,
+             unless: str = "") -> Flag:
+    """A flag matched on operand words that fullmatch `pattern` (see `Flag.operand`)."""
+    return Flag((), risk, reason, tuple(examples), ineligible, re.compile(pattern), tuple(unless.split()))
 
 
 def _s(risk: Risk, reason: str, *flags: Flag, examples: Examples = ()) -> Sub:
@@ -193,6 +254,9 @@ _LOW_NAMES = (
     "mapfile readarray let pgrep pidof lsof ss netstat env tput clear getconf look "
     "zcat zless bzcat xzcat lz4cat zstdcat tldr"
 )
+# Scripts that decompress a file and show it with less or more, passing their arguments on.
+_LESS_LIKE = "less zless bzless xzless lzless zstdless"
+_MORE_LIKE = "more zmore bzmore xzmore lzmore"
 
 _MEDIUM_NAMES = (
     "sed awk gawk mawk nawk chmod chown chgrp cp mv ln mkdir touch rmdir install tee curl wget "
@@ -270,21 +334,40 @@ _SPECIAL: dict[str, Program] = {
         examples=(("rg -n TODO src", "low"),),
     ),
     "ag": Program(LOW, _READ, flags=(_f("--pager", HIGH, "ag --pager runs any program as a pager"),)),
-    "ack": Program(LOW, _READ, flags=(_f("--pager", HIGH, "ack --pager runs any program as a pager"),)),
+    "ack": Program(LOW, _READ, flags=(
+        _f("--pager", HIGH, "ack --pager runs any program as a pager"),
+        _f("--ackrc --output", HIGH, "ack reads options (a pager) from another file or evaluates an output "
+                                     "expression", ("ack --ackrc=./rc foo", "high")),
+    )),
     "journalctl": Program(LOW, _READ, flags=(
-        _f("--rotate --vacuum-size --vacuum-time --vacuum-files --flush --sync --relinquish-var --setup-keys",
-           HIGH, "journalctl deletes or rewrites journal files", ("journalctl --vacuum-time=1s", "high")),
+        _f("--rotate --vacuum-size --vacuum-time --vacuum-files --flush --sync --relinquish-var "
+           "--smart-relinquish-var --setup-keys",
+           HIGH, "journalctl deletes or rewrites journal files", ("journalctl --vacuum-time=1s", "high"),
+           ("journalctl --smart-relinquish-var", "high")),
+        _f("--update-catalog --cursor-file", MEDIUM, "journalctl writes the catalog database or a cursor file",
+           ("journalctl --update-catalog", "medium"), ("journalctl --cursor-file=c -n 5", "medium"),
+           ineligible=True),
         _f("--output-fields", LOW, "output fields")), examples=(("journalctl -u nginx -n 50", "low"),)),
     "grep": Program(LOW, _READ, examples=(("grep -rn foo .", "low"),)),
     "tree": Program(
-        LOW, _READ, flags=(_f("-o", MEDIUM, "tree -o writes a file", ("tree -o out.txt", "medium"), ineligible=True),),
+        LOW, _READ, flags=(_f("-o", MEDIUM, "tree -o writes a file", ("tree -o out.txt", "medium"), ineligible=True),
+                           _f("-R", MEDIUM, "tree -R writes 00Tree.html into every directory",
+                              ("tree -R -L 1", "medium"), ineligible=True)),
         examples=(("tree -L 2", "low"),),
     ),
     "man": Program(
         LOW, _READ,
         flags=(_f("-P --pager -H --html -B --browser", HIGH, "man runs any program as pager or browser",
-                  ("man -P 'sh -c id' ls", "high"), ("man --html=x ls", "high")),),
+                  ("man -P 'sh -c id' ls", "high"), ("man --html=x ls", "high")),
+               _f("-C --config-file", HIGH, "man reads a configuration file, which names the pager and formatters",
+                  ("man -C ./conf ls", "high"))),
         examples=(("man ls", "low"),),
+    ),
+    "info": Program(
+        LOW, _READ,
+        flags=(_f("-o --output --dribble", MEDIUM, "info writes the node or the keystrokes to a file",
+                  ("info -o out ls", "medium"), ("info --output=out ls", "medium"), ineligible=True),),
+        examples=(("info ls", "low"),),
     ),
     "history": Program(
         LOW, _READ,
@@ -292,15 +375,38 @@ _SPECIAL: dict[str, Program] = {
                   ("history -a", "medium"), ("history -w /tmp/x", "medium"), ineligible=True),),
         examples=(("history", "low"),),
     ),
-    "less": Program(
+    **dict.fromkeys(_LESS_LIKE.split(), Program(
         LOW, _READ, check="pager_plus",
-        flags=(_f("-o -O --log-file --LOG-FILE -k --lesskey-file", MEDIUM, "less writes a log or reads key bindings",
-                  ("less -o out f", "medium"), ineligible=True),),
-        examples=(("less README.md", "low"), ("less '+!id' f", "high")),
-    ),
-    "more": Program(LOW, _READ, check="pager_plus", examples=(("more '+!id' f", "high"),)),
+        flags=(_f("-o -O --log-file --LOG-FILE", MEDIUM, "less writes a log file",
+                  ("less -o out f", "medium"), ineligible=True),
+               # A lesskey file (source or compiled) can set LESSOPEN, which less runs as a command line.
+               _f("-k --lesskey-file --lesskey-src --lesskey-content", HIGH,
+                  "less reads key bindings and environment settings (LESSOPEN runs a command)",
+                  ("less --lesskey-src=k f", "high"), ("less -k kbin f", "high"),
+                  ("zless --lesskey-src=k f.gz", "high"), ineligible=True)),
+        examples=(("less README.md", "low"), ("less '+!id' f", "high"), ("zless f.gz", "low"),
+                  ("zless '+!id' f.gz", "high"), ("xzless -o out f.xz", "medium")),
+    )),
+    **dict.fromkeys(_MORE_LIKE.split(), Program(
+        LOW, _READ, check="pager_plus", examples=(("more '+!id' f", "high"), ("zmore '+!id' f.gz", "high")))),
+    "zstdcat": Program(LOW, _READ, flags=(
+        _f("-o --output-dir-flat --output-dir-mirror --trace --train", MEDIUM, "zstdcat writes a file",
+           ("zstdcat -o out in.zst", "medium"), ("zstdcat --trace log in.zst", "medium"), ineligible=True),
+        _f("--rm", HIGH, "zstd --rm deletes its input files", ("zstdcat -o out --rm in.zst", "high")),
+    ), examples=(("zstdcat in.zst", "low"),)),
+    "lz4cat": Program(LOW, _READ, flags=(
+        _f("--rm", HIGH, "lz4cat --rm deletes its input files", ("lz4cat --rm in.lz4", "high")),
+    ), examples=(("lz4cat in.lz4", "low"),)),
+    "ss": Program(LOW, _READ, flags=(
+        _f("-K --kill", HIGH, "ss -K closes sockets", ("ss -K dst 1.2.3.4", "high")),
+        _f("-D --diag", MEDIUM, "ss -D dumps socket information to a file", ("ss -D out", "medium"),
+           ineligible=True),
+    ), examples=(("ss -tlnp", "low"),)),
     "date": Program(LOW, _READ, flags=(_f("-s --set", MEDIUM, "date sets the clock"),), examples=(("date -u", "low"),)),
-    "hostname": Program(LOW, _READ, check="hostname_set", examples=(("hostname newname", "medium"),)),
+    "hostname": Program(LOW, _READ, check="hostname_set",
+                        flags=(_f("-F --file -b --boot", MEDIUM, "hostname sets the host name",
+                                  ("hostname -F/tmp/n", "medium")),),
+                        examples=(("hostname newname", "medium"), ("hostname -f", "low"))),
     "xxd": Program(LOW, _READ, check="second_positional_writes", examples=(("xxd in out", "medium"),)),
     "uniq": Program(LOW, _READ, check="second_positional_writes", examples=(("uniq a b", "medium"),)),
     "file": Program(LOW, _READ, flags=(_f("-C --compile", MEDIUM, "file -C writes a magic file", ineligible=True),)),
@@ -320,8 +426,35 @@ _SPECIAL: dict[str, Program] = {
     "readonly": Program(LOW, _READ, check="declare"),
     "mapfile": Program(LOW, _READ, flags=(_f("-C", HIGH, "mapfile -C evaluates a callback"),)),
     "readarray": Program(LOW, _READ, flags=(_f("-C", HIGH, "readarray -C evaluates a callback"),)),
-    "compgen": Program(LOW, _READ, flags=(_f("-C -F", HIGH, "compgen -C/-F runs a command"),)),
-    "complete": Program(LOW, _READ, flags=(_f("-C -F", MEDIUM, "complete -C/-F registers a command"),)),
+    # compgen/complete -W expand their word list as shell words, so a command substitution in it
+    # runs (complete: later, at completion). `arith_args` is the check that rates code in an
+    # argument high (and a non-literal argument medium); see the report for a dedicated check.
+    "compgen": Program(LOW, _READ, check="arith_args",
+                       flags=(_f("-C -F", HIGH, "compgen -C/-F runs a command"),),
+                       examples=(("compgen -W '$(id)' x", "high"), ("compgen -W '`id`' x", "high"),
+                                 ("compgen -W 'start stop' s", "low"), ("compgen -c gi", "low"))),
+    "complete": Program(LOW, _READ, check="arith_args",
+                        flags=(_f("-C -F", MEDIUM, "complete -C/-F registers a command", ineligible=True),),
+                        examples=(("complete -W '$(id)' ls", "high"), ("complete -W 'a b' ls", "low"),
+                                  ("complete -C ./c ls", "medium"))),
+    "wait": Program(LOW, _READ, check="varname_args",
+                    examples=(("sleep 0 & wait -n -p 'x[$(id)]'", "high"), ("wait -n -p pid", "low"))),
+    "jobs": Program(LOW, _READ, flags=(_f("-x", HIGH, "jobs -x runs a command", ("jobs -x rm -rf x", "high"),
+                                          ineligible=True),),
+                    examples=(("jobs -l", "low"),)),
+    "bind": Program(LOW, _READ, flags=(_f("-x", MEDIUM, "bind -x binds a key to a shell command",
+                                          ("bind -x '\\C-x: rm -rf x'", "medium"), ineligible=True),)),
+    # set -a exports every later assignment; set -k turns NAME=value arguments after a command name
+    # into its environment: both change what later programs run with (also as `shopt -so NAME`).
+    "set": Program(LOW, _READ, flags=(
+        _f("-a -k allexport keyword", MEDIUM, "set -a/-k make later assignments environment variables",
+           ("set -k; bash -c : BASH_ENV=./evil.sh", "medium"), ("set -o allexport", "medium"), ("set -ka", "medium"),
+           ineligible=True),
+    ), examples=(("set -euo pipefail", "low"), ("set +a", "low"))),
+    "shopt": Program(LOW, _READ, flags=(
+        _f("allexport keyword", MEDIUM, "shopt -o allexport/keyword make later assignments environment variables",
+           ("shopt -so keyword", "medium"), ("shopt -s -o allexport", "medium"), ineligible=True),
+    ), examples=(("shopt -s nullglob", "low"),)),
     "hash": Program(LOW, _READ, flags=(_f("-p", MEDIUM, "hash -p changes which file a name runs"),)),
     "enable": Program(MEDIUM, "enable changes which builtins exist",
                       flags=(_f("-f", HIGH, "enable -f loads a shared object"),)),
@@ -377,25 +510,56 @@ _GIT_OUT = _f("--output", MEDIUM, "git writes its output to a file", ineligible=
 _GIT_EXT = _f("--ext-diff --textconv", MEDIUM, "git runs an external diff or text conversion program",
               ineligible=True)
 _GIT_PACK = _f("--upload-pack --receive-pack --exec", HIGH, "git runs a command given in an option")
+# A word that can be a new ref name (git check-ref-format): no glob or revision syntax in it.
+_GIT_REF_NAME = r"(?!.*\.\.)(?!.*@\{)[^\s~^:?*\[\\]+"
+# Every command that takes revision and diff options accepts --output=FILE (and --ext-diff, --textconv).
+_GIT_READ_REVS = _s(LOW, "git reads history", _GIT_OUT, _GIT_EXT)
 
 _GIT_SUBS: dict[str, Sub] = {
-    **_many("status blame shortlog describe rev-parse ls-files ls-tree cat-file reflog whatchanged show-ref "
-            "for-each-ref merge-base name-rev rev-list count-objects var check-ignore check-attr "
-            "diff-tree diff-index diff-files verify-commit verify-tag cherry help version fsck", _GIT_READ),
+    **_many("status describe rev-parse ls-files ls-tree show-ref "
+            "for-each-ref merge-base name-rev count-objects var check-ignore check-attr "
+            "verify-commit verify-tag cherry version", _GIT_READ),
+    **_many("blame shortlog reflog whatchanged rev-list diff-tree diff-index diff-files", _GIT_READ_REVS),
+    "cat-file": _s(LOW, "git cat-file reads objects",
+                   _f("--textconv --filters", MEDIUM, "git cat-file runs text conversion or filter programs",
+                      ("git cat-file --textconv HEAD:f", "medium"), ("git cat-file --filters HEAD:f", "medium"),
+                      ineligible=True), examples=(("git cat-file -p HEAD", "low"),)),
+    "fsck": _s(LOW, "git fsck checks the repository",
+               _f("--lost-found", MEDIUM, "git fsck --lost-found writes .git/lost-found",
+                  ("git fsck --lost-found", "medium"), ineligible=True), examples=(("git fsck", "low"),)),
+    # -i and -m run info and man, which are low themselves; -w opens a browser.
+    "help": _s(LOW, "git help shows documentation",
+               _f("-w --web", MEDIUM, "git help -w opens a web browser", ("git help -w log", "medium"),
+                  ineligible=True), examples=(("git help log", "low"), ("git help -a", "low"))),
     "log": _s(LOW, "git log reads history", _GIT_OUT, _GIT_EXT, examples=(("git log --oneline -5", "low"),
                                                                               ("git log --output=x", "medium"))),
     "diff": _s(LOW, "git diff reads changes", _GIT_OUT, _GIT_EXT, examples=(("git diff --ext-diff", "medium"),)),
     "show": _s(LOW, "git show reads objects", _GIT_OUT, _GIT_EXT),
     "grep": _s(LOW, "git grep searches", _f("-O --open-files-in-pager", MEDIUM, "git grep runs a pager")),
     "branch": _s(LOW, "git branch lists branches", _f("-d --delete -m --move -c --copy -u --set-upstream-to "
-                                                       "--unset-upstream --edit-description -f --force",
-                                                       MEDIUM, "git branch changes branches"),
-                 _f("-D", HIGH, "git branch -D deletes unmerged branches"), examples=(("git branch -D x", "high"),),
-                 ),
+                                                       "--unset-upstream --edit-description -f --force -M -C",
+                                                       MEDIUM, "git branch changes branches",
+                                                       ("git branch -M main", "medium"), ("git branch -C a b", "medium")),
+                 _f("-D", HIGH, "git branch -D deletes unmerged branches"),
+                 _operand(_GIT_REF_NAME, MEDIUM, "git branch NAME creates a branch",
+                          ("git branch evil", "medium"), ("git branch new HEAD", "medium"),
+                          unless="-a --all -r --remotes -l --list --contains --no-contains --merged --no-merged "
+                                 "--points-at --show-current"),
+                 examples=(("git branch -D x", "high"), ("git branch", "low"), ("git branch -a", "low"),
+                           ("git branch -vv", "low"), ("git branch --list 'feat*'", "low"))),
     "tag": _s(LOW, "git tag lists tags", _f("-a -s -u -f -d -m -F --annotate --sign --force --delete",
-                                             MEDIUM, "git tag changes tags")),
+                                             MEDIUM, "git tag changes tags"),
+              _operand(_GIT_REF_NAME, MEDIUM, "git tag NAME creates a tag", ("git tag v1", "medium"),
+                       ("git tag v1 HEAD~1", "medium"),
+                       unless="-l --list -n --contains --no-contains --points-at --merged --no-merged -v --verify"),
+              examples=(("git tag", "low"), ("git tag -l", "low"), ("git tag -l 'v1.*'", "low"),
+                        ("git tag --sort=-creatordate", "low"))),
     "remote": _s(LOW, "git remote lists remotes"),
-    "stash": _s(MEDIUM, "git stash changes the working tree"),
+    # `stash list` and `stash show` are read-only (see the walker's subcommand arguments), but they
+    # take revision and diff options.
+    "stash": _s(MEDIUM, "git stash changes the working tree", _GIT_OUT, _GIT_EXT,
+                examples=(("git stash list", "low"), ("git stash show --output=x", "medium"),
+                          ("git stash list --output=x", "medium"))),
     "config": _s(LOW, "git config reads settings"),
     "ls-remote": _s(LOW, "git ls-remote reads a remote", _GIT_PACK,
                      _f("-u", HIGH, "git ls-remote -u runs a command as upload-pack")),
@@ -403,8 +567,12 @@ _GIT_SUBS: dict[str, Sub] = {
     "submodule": _s(MEDIUM, "git submodule changes submodules"),
     "notes": _s(MEDIUM, "git notes changes notes"),
     **_many("add commit checkout switch merge rebase cherry-pick revert restore rm mv init am apply "
-            "bisect gc prune repack reset format-patch archive mergetool difftool sparse-checkout "
-            "maintenance range-diff bundle replace citool gui", _GIT_WRITE),
+            "bisect gc prune repack reset archive mergetool difftool sparse-checkout "
+            "maintenance bundle replace citool gui", _GIT_WRITE),
+    **_many("format-patch range-diff", _s(MEDIUM, "git writes patches or compares ranges", _GIT_EXT,
+                                          _f("-o --output-directory --output", MEDIUM, "git writes into another file "
+                                             "or directory", ("git format-patch -o /tmp/p -1", "medium"),
+                                             ineligible=True))),
     "fetch": _s(MEDIUM, "git fetch talks to a remote", _GIT_PACK),
     "pull": _s(MEDIUM, "git pull talks to a remote and merges", _GIT_PACK),
     "clone": _s(MEDIUM, "git clone talks to a remote", _GIT_PACK,
@@ -450,6 +618,13 @@ _GIT_GLOBALS: dict[str, GlobalOpt] = {
     "--help": GlobalOpt(False),
 }
 
+
+
+def _info_opts(names: str) -> dict[str, GlobalOpt]:
+    """Global options that only print the version or help (no subcommand follows them)."""
+    return dict.fromkeys(names.split(), GlobalOpt(False))
+
+
 _GH_READ = _s(LOW, "gh reads from GitHub")
 _GH_WRITE = _s(MEDIUM, "gh changes things on GitHub")
 _GH_SUBS: dict[str, Sub] = {
@@ -460,6 +635,10 @@ _GH_SUBS: dict[str, Sub] = {
             "ruleset view|variable list|secret list|org list|codespace list|extension list|alias list|"
             "api|help|version|completion", _GH_READ, "|"),
     "auth token": _s(MEDIUM, "gh auth token prints a credential"),
+    "auth status": _s(LOW, "gh auth status shows the login state",
+                      _f("-t --show-token", MEDIUM, "gh auth status -t prints the token",
+                         ("gh auth status -t", "medium"), ("gh auth status --show-token", "medium")),
+                      examples=(("gh auth status", "low"),)),
     "repo delete": _s(HIGH, "gh repo delete deletes a repository"),
     "release delete": _s(HIGH, "gh release delete deletes a release"),
     "repo archive": _s(HIGH, "gh repo archive archives a repository"),
@@ -473,8 +652,15 @@ _GH_SUBS["api"] = _s(LOW, "gh api reads from GitHub", _GH_API_WRITE,
                      examples=(("gh api repos/o/r", "low"), ("gh api -X DELETE repos/o/r", "medium")))
 
 _NPM_SUBS: dict[str, Sub] = {
-    **_many("ls list ll la view info show v search outdated help help-search prefix root bin whoami ping "
-            "explain why fund doctor query docs home bugs repo sbom", _s(LOW, "npm reads package data")),
+    **_many("ls list ll la view info show v search outdated help-search prefix root bin whoami ping "
+            "explain why doctor query sbom", _s(LOW, "npm reads package data")),
+    # These open a URL with the `browser` setting, which npm runs through a shell.
+    **_many("docs home bugs repo fund help", _s(
+        LOW, "npm shows a package's pages",
+        _f("--browser", HIGH, "npm runs the --browser setting as a command line",
+           ("npm docs --browser='sh -c id' x", "high"), ("npm repo --browser=./x", "high")),
+        _f("--viewer", MEDIUM, "npm help --viewer opens the help in another program"),
+        examples=(("npm docs lodash", "low"), ("npm help install", "low")))),
     "audit": _s(LOW, "npm audit reads advisories", _f("fix", MEDIUM, "npm audit fix changes dependencies")),
     "config": _s(MEDIUM, "npm config can change settings"),
     **_many("install i ci add update up uninstall remove rm un link ln run run-script test t start stop restart "
@@ -509,31 +695,71 @@ _DOCKER_SUBS["compose down"] = _s(MEDIUM, "docker compose down stops services",
                                   _f("-v --volumes --rmi", HIGH, "docker compose down deletes volumes or images"))
 
 _KUBECTL_SUBS: dict[str, Sub] = {
-    **_many("get describe logs explain version api-resources api-versions cluster-info top diff",
+    **_many("logs explain version api-resources api-versions cluster-info top diff",
             _s(LOW, "kubectl reads cluster state",
                _f("-w --watch", LOW, "watches"))),
-    "auth": _s(LOW, "kubectl auth reads permissions"),
-    "config": _s(MEDIUM, "kubectl config can change the kubeconfig"),
+    # Secrets in any spelling: `secret`, `secrets/name`, `all,secrets`, `secrets.v1`, in any position.
+    **_many("get describe", _s(
+        LOW, "kubectl reads cluster state",
+        _operand(r"(?i)(?:.*,)?secrets?(?:\.[^,/]*)?(?:[,/].*)?", MEDIUM, "kubectl prints secrets",
+                 ("kubectl get -o yaml secrets", "medium"), ("kubectl get secrets/foo", "medium"),
+                 ("kubectl get all,secrets -A -o yaml", "medium"), ("kubectl describe secret.v1 x", "medium")),
+        _f("--raw", MEDIUM, "kubectl get --raw reads any API path, secrets included",
+           ("kubectl get --raw /api/v1/namespaces/default/secrets", "medium")),
+        examples=(("kubectl get pods", "low"), ("kubectl get deploy,svc -o wide", "low"),
+                  ("kubectl describe pod secretary", "low")))),
+    "auth": _s(MEDIUM, "kubectl auth subcommand not known as read-only"),
+    **_many("auth can-i|auth whoami", _s(LOW, "kubectl auth reads permissions"), "|"),
+    "auth reconcile": _s(MEDIUM, "kubectl auth reconcile creates or updates RBAC objects",
+                         examples=(("kubectl auth reconcile -f x.yaml", "medium"),
+                                   ("kubectl auth can-i list pods", "low"))),
+    "config": _s(MEDIUM, "kubectl config can change the kubeconfig",
+                 _f("--raw --flatten", MEDIUM, "kubectl config view --raw prints credentials",
+                    ("kubectl config view --raw", "medium")),
+                 examples=(("kubectl config view", "low"),)),
     **_many("apply create edit patch label annotate scale autoscale rollout set expose run exec cp "
             "port-forward proxy attach debug certificate wait kustomize plugin completion",
             _s(MEDIUM, "kubectl changes cluster state")),
     **_many("delete drain cordon uncordon taint replace", _s(HIGH, "kubectl deletes or disrupts workloads")),
 }
 
+# --config and -Z change cargo's configuration, which names programs to run (build.rustc-wrapper):
+# like `git -c`, rules must not absorb them, on every subcommand.
+_CARGO_CFG = _f("--config -Z", MEDIUM, "cargo --config/-Z overrides configuration, which can name programs to run",
+                ("cargo tree --config 'build.rustc-wrapper=\"./w\"'", "medium"), ("cargo version -Zx", "medium"),
+                ineligible=True)
 _CARGO_SUBS: dict[str, Sub] = {
-    **_many("tree metadata search version help locate-project pkgid verify-project read-manifest",
-            _s(LOW, "cargo reads package data")),
+    **_many("search version help locate-project pkgid verify-project read-manifest",
+            _s(LOW, "cargo reads package data", _CARGO_CFG)),
+    # Both resolve the dependency graph: they write Cargo.lock and ask rustc, through any wrapper
+    # the project's .cargo/config.toml names, for target information.
+    **_many("tree metadata", _s(MEDIUM, "cargo resolves dependencies: writes Cargo.lock and runs rustc", _CARGO_CFG,
+                                examples=(("cargo tree", "medium"), ("cargo metadata --format-version 1", "medium")))),
     **_many("build b check c test t run r bench doc fmt clippy fetch update add remove rm install uninstall "
             "new init clean fix generate-lockfile vendor package login logout",
-            _s(MEDIUM, "cargo builds (build scripts run code) or changes files")),
-    **_many("publish yank owner", _s(MEDIUM, "cargo publishes to the registry")),
+            _s(MEDIUM, "cargo builds (build scripts run code) or changes files", _CARGO_CFG)),
+    **_many("publish yank owner", _s(MEDIUM, "cargo publishes to the registry", _CARGO_CFG)),
+}
+_CARGO_GLOBALS: dict[str, GlobalOpt] = {
+    "--config": GlobalOpt(True, MEDIUM, "cargo --config overrides configuration, which can name programs to run",
+                          True),
+    "-Z": GlobalOpt(True, MEDIUM, "cargo -Z enables unstable behaviour", True),
+    "-C": GlobalOpt(True, reason="cargo -C runs in another directory"),
+    "--color": GlobalOpt(True),
+    "--explain": GlobalOpt(True),
+    **dict.fromkeys(("-v", "--verbose", "-q", "--quiet", "--locked", "--offline", "--frozen", "-V", "--version",
+                     "--list", "-h", "--help"), GlobalOpt(False)),
 }
 
+# The go command's build flags that name a program to run (Go flags take one or two dashes).
+_GO_EXEC = _f("-toolexec --toolexec -exec --exec -vettool --vettool", HIGH, "go runs the program given in the option",
+              ("go list -toolexec ./x -export .", "high"), ("go test -exec='sh -c id' .", "high"),
+              ("go vet -vettool=./x .", "high"))
 _GO_SUBS: dict[str, Sub] = {
-    **_many("version list doc help", _s(LOW, "go reads package data")),
+    **_many("version list doc help", _s(LOW, "go reads package data", _GO_EXEC)),
     "env": _s(LOW, "go env prints settings", _f("-w -u", MEDIUM, "go env -w changes settings")),
     **_many("build test run install get mod generate fmt vet clean tool work fix telemetry",
-            _s(MEDIUM, "go builds, runs or changes files")),
+            _s(MEDIUM, "go builds, runs or changes files", _GO_EXEC)),
 }
 
 _MAKE = Program(MEDIUM, "make runs recipes from a Makefile", examples=(("make test", "medium"),))
@@ -546,21 +772,24 @@ _SUB_PROGRAMS: dict[str, Program] = {
                   ("/usr/bin/git -C x push origin", "medium"), ("git push --upload-pack='sh -c id' o", "high")),
     ),
     "gh": Program(MEDIUM, "gh", subs=_subs(_GH_SUBS), unknown_sub=_GH_WRITE, no_sub=_s(LOW, "gh prints help"),
-                  global_opts=MappingProxyType({"-R": GlobalOpt(True), "--repo": GlobalOpt(True)}),
+                  global_opts=MappingProxyType({"-R": GlobalOpt(True), "--repo": GlobalOpt(True),
+                                                **_info_opts("--version --help -h")}),
                   examples=(("gh pr view 5525 --json title", "low"), ("gh pr merge 1", "medium"))),
     "npm": Program(MEDIUM, "npm", subs=_subs(_NPM_SUBS), unknown_sub=_s(MEDIUM, "npm subcommand"),
                    no_sub=_s(LOW, "npm prints help"),
                    global_opts=MappingProxyType({"--prefix": GlobalOpt(True), "-C": GlobalOpt(True),
                                                  "-w": GlobalOpt(True), "--workspace": GlobalOpt(True),
                                                  "-g": GlobalOpt(False), "--global": GlobalOpt(False),
-                                                 "-s": GlobalOpt(False), "--silent": GlobalOpt(False)}),
+                                                 "-s": GlobalOpt(False), "--silent": GlobalOpt(False),
+                                                 **_info_opts("-v --version -h --help")}),
                    examples=(("npm ls", "low"), ("npm install", "medium"), ("npm unpublish x", "high"))),
     "pip": Program(MEDIUM, "pip", subs=_subs(_PIP_SUBS), unknown_sub=_s(MEDIUM, "pip subcommand"),
                    no_sub=_s(LOW, "pip prints help"),
                    global_opts=MappingProxyType({"-q": GlobalOpt(False), "-v": GlobalOpt(False),
                                                  "--quiet": GlobalOpt(False), "--verbose": GlobalOpt(False),
                                                  "--isolated": GlobalOpt(False), "--no-cache-dir": GlobalOpt(False),
-                                                 "--disable-pip-version-check": GlobalOpt(False)}),
+                                                 "--disable-pip-version-check": GlobalOpt(False),
+                                                 **_info_opts("-V --version -h --help")}),
                    examples=(("pip list", "low"), ("pip install requests", "medium"))),
     "docker": Program(MEDIUM, "docker", subs=_subs(_DOCKER_SUBS), unknown_sub=_s(MEDIUM, "docker subcommand"),
                       no_sub=_s(LOW, "docker prints help"),
@@ -569,18 +798,22 @@ _SUB_PROGRAMS: dict[str, Program] = {
                                                     "--context": GlobalOpt(True), "-c": GlobalOpt(True),
                                                     "--config": GlobalOpt(True, MEDIUM, "docker uses another config"),
                                                     "-l": GlobalOpt(True), "--log-level": GlobalOpt(True),
-                                                    "-D": GlobalOpt(False), "--debug": GlobalOpt(False)}),
+                                                    "-D": GlobalOpt(False), "--debug": GlobalOpt(False),
+                                                    **_info_opts("-v --version --help")}),
                       examples=(("docker ps -a", "low"), ("docker compose up -d", "medium"),
                                 ("docker rm -f x", "high"))),
     "kubectl": Program(MEDIUM, "kubectl", subs=_subs(_KUBECTL_SUBS), unknown_sub=_s(MEDIUM, "kubectl subcommand"),
                        no_sub=_s(LOW, "kubectl prints help"),
                        global_opts=MappingProxyType({"-n": GlobalOpt(True), "--namespace": GlobalOpt(True),
                                                      "--context": GlobalOpt(True),
-                                                     "--kubeconfig": GlobalOpt(True, MEDIUM, "kubectl uses another kubeconfig")}),
+                                                     "--kubeconfig": GlobalOpt(True, MEDIUM, "kubectl uses another kubeconfig"),
+                                                     **_info_opts("-h --help")}),
                        examples=(("kubectl get pods -n x", "low"), ("kubectl delete pod x", "high"))),
     "cargo": Program(MEDIUM, "cargo", subs=_subs(_CARGO_SUBS), unknown_sub=_s(MEDIUM, "cargo subcommand"),
-                     no_sub=_s(LOW, "cargo prints help"),
-                     examples=(("cargo tree", "low"), ("cargo build --release", "medium"))),
+                     no_sub=_s(LOW, "cargo prints help"), global_opts=MappingProxyType(_CARGO_GLOBALS),
+                     examples=(("cargo tree", "medium"), ("cargo build --release", "medium"), ("cargo version", "low"),
+                               ("cargo --config 'build.rustc-wrapper=\"./w\"' version", "medium"),
+                               ("cargo -q version", "low"), ("cargo --version", "low"))),
     "go": Program(MEDIUM, "go", subs=_subs(_GO_SUBS), unknown_sub=_s(MEDIUM, "go subcommand"),
                   no_sub=_s(LOW, "go prints help"), examples=(("go version", "low"), ("go test ./...", "medium"))),
     "make": _MAKE,
@@ -608,20 +841,27 @@ WRAPPERS: Mapping[str, Wrapper] = MappingProxyType({
                    value_opts=frozenset({"-u", "--unset", "-C", "--chdir", "-S", "--split-string",
                                          "--block-signal", "--default-signal", "--ignore-signal"}),
                    examples=(("env rm -rf x", "high"), ("env -S 'rm -rf x'", "high"), ("env", "low"))),
+    # GNU xargs: -e, -i, -l (and --eof, --replace, --max-lines) take an optional, attached value.
     "xargs": Wrapper(LOW, "xargs runs a program with arguments from its input",
-                     value_opts=frozenset({"-a", "--arg-file", "-d", "--delimiter", "-E", "-e", "--eof", "-I",
-                                           "-i", "--replace", "-L", "-l", "--max-lines", "-n", "--max-args", "-P",
-                                           "--max-procs", "-s", "--max-chars", "--process-slot-var"}),
-                     examples=(("echo x | xargs rm", "high"), ("ls | xargs", "low"))),
+                     value_opts=frozenset({"-a", "--arg-file", "-d", "--delimiter", "-E", "-I", "-L", "-n",
+                                           "--max-args", "-P", "--max-procs", "-s", "--max-chars",
+                                           "--process-slot-var"}),
+                     optional_value_opts=frozenset({"-e", "--eof", "-i", "--replace", "-l", "--max-lines"}),
+                     examples=(("echo x | xargs rm", "high"), ("ls | xargs", "low"),
+                               ("echo x | xargs -i rm -rf {}", "high"), ("echo x | xargs -e rm -rf x", "high"),
+                               ("echo x | xargs -l rm -rf x", "high"), ("echo x | xargs --replace rm {}", "high"),
+                               ("echo x | xargs -i{} rm {}", "high"), ("echo x | xargs -d , rm", "high"))),
     "nice": Wrapper(LOW, "nice runs a program", value_opts=frozenset({"-n", "--adjustment"}),
                     examples=(("nice -n 5 rm x", "high"),)),
-    "nohup": Wrapper(LOW, "nohup runs a program", examples=(("nohup rm x &", "high"),)),
+    "nohup": Wrapper(MEDIUM, "nohup runs a program and appends its output to nohup.out when that is a terminal",
+                     examples=(("nohup rm x &", "high"), ("nohup ls", "medium"))),
     "timeout": Wrapper(LOW, "timeout runs a program", value_opts=frozenset({"-s", "--signal", "-k", "--kill-after"}),
                        positional=1, examples=(("timeout -s KILL 5 rm -rf x", "high"),)),
     "stdbuf": Wrapper(LOW, "stdbuf runs a program",
                       value_opts=frozenset({"-i", "-o", "-e", "--input", "--output", "--error"})),
     "time": Wrapper(LOW, "time runs a program", value_opts=frozenset({"-f", "--format", "-o", "--output"}),
-                    examples=(("time rm x", "high"),)),
+                    examples=(("time rm x", "high"),),
+                    flags=(_f("-o --output", MEDIUM, "GNU time -o writes its report to a file", ineligible=True),)),
     "command": Wrapper(LOW, "command runs a program, bypassing functions", no_exec_opts=frozenset({"-v", "-V"}),
                        examples=(("command rm x", "high"), ("command -v rm", "low"))),
     "builtin": Wrapper(LOW, "builtin runs a shell builtin"),
@@ -642,9 +882,13 @@ WRAPPERS: Mapping[str, Wrapper] = MappingProxyType({
     "taskset": Wrapper(LOW, "taskset runs a program", positional=1,
                        no_exec_opts=frozenset({"-p", "--pid"})),
     "unbuffer": Wrapper(LOW, "unbuffer runs a program"),
+    # procps-ng 4 watch: -d/--differences takes an optional attached value, -g/--chgexit none.
     "watch": Wrapper(LOW, "watch runs a command line repeatedly with sh -c",
-                     value_opts=frozenset({"-n", "--interval", "-d", "-q", "--equexit", "-g"}),
-                     joins_shell=True, examples=(("watch 'rm -rf x'", "high"),)),
+                     value_opts=frozenset({"-n", "--interval", "-q", "--equexit"}),
+                     optional_value_opts=frozenset({"-d", "--differences"}),
+                     joins_shell=True, examples=(("watch 'rm -rf x'", "high"), ("watch -d rm -rf x", "high"),
+                                                 ("watch -g rm -rf x", "high"), ("watch -n 1 ls", "low"),
+                                                 ("watch -d=permanent -n 5 git status", "low"))),
     "strace": Wrapper(MEDIUM, "strace traces a program", value_opts=frozenset({"-o", "-e", "-p", "-s", "-u", "-E", "-P"})),
     "ltrace": Wrapper(MEDIUM, "ltrace traces a program", value_opts=frozenset({"-o", "-e", "-p", "-s", "-u"})),
     "script": Wrapper(MEDIUM, "script records a session to a file",
@@ -697,14 +941,16 @@ STATE_CHANGERS: Mapping[str, frozenset[str]] = MappingProxyType({
     "hash": frozenset({"-p"}),
     "enable": frozenset(),
     "shopt": frozenset({"-s", "-u"}),
-    "set": frozenset({"-o", "+o", "-T", "-E", "-x", "-v", "-k"}),
+    "set": frozenset({"-o", "+o", "-T", "-E", "-x", "-v", "-k", "-a"}),
     "unalias": frozenset(),
     "unset": frozenset({"-f"}),
     "umask": frozenset(),
 })
 
-# Variables whose value is a command line the shell runs (at the prompt).
-CODE_VARS: frozenset[str] = frozenset({"PROMPT_COMMAND"})
+# Variables whose value is a command line the shell runs: at the prompt, or as the body of an alias
+# (`BASH_ALIASES[ls]=...` is `alias ls=...`), or as the file a command name runs (`BASH_CMDS[ls]=...`
+# is `hash -p ... ls`; the path, walked as a command line, is judged as the program it names).
+CODE_VARS: frozenset[str] = frozenset({"PROMPT_COMMAND", "BASH_ALIASES", "BASH_CMDS"})
 
 # Programs that evaluate text as shell code.
 EVALUATORS: frozenset[str] = frozenset({"eval"})
@@ -736,11 +982,21 @@ ARITY: Mapping[str, int] = MappingProxyType({
 })
 
 # -- environment variables that change what programs do -------------------------------------------
+# A behaviour variable: setting it makes a later, otherwise read-only program run code (a pager,
+# editor, browser, wrapper, startup file, module or plugin path, config file) or write files.
+# PS3 is not one: bash prints it without expansion.
 
 BEHAVIOUR_VARS: frozenset[str] = _names(
     "PAGER MANPAGER MANOPT GIT_PAGER NODE_OPTIONS NODE_PATH BASH_ENV ENV PYTHONPATH PYTHONSTARTUP "
     "PYTHONHOME PYTHONINSPECT PYTHONUSERBASE PATH LESSOPEN LESSCLOSE LESSKEY LESS PERL5OPT PERL5LIB "
-    "PERLLIB PERL5DB RUBYOPT RUBYLIB EDITOR VISUAL PROMPT_COMMAND IFS SHELLOPTS BASHOPTS PS4 PS1 PS0 "
+    "PERLLIB PERL5DB RUBYOPT RUBYLIB EDITOR VISUAL PROMPT_COMMAND IFS SHELLOPTS BASHOPTS PS4 PS2 PS1 PS0 "
+    "BASH_CMDS BASH_ALIASES BASH_COMPAT EXECIGNORE FCEDIT MANPATH MANROFFOPT MANROFFSEQ "
+    "GOROOT GOPATH GOBIN GOTOOLCHAIN GOENV GOPROXY GONOPROXY GONOSUMDB GONOSUMCHECK GOPRIVATE GOINSECURE "
+    "GOSUMDB GOWORK GOEXPERIMENT GOCACHE GOMODCACHE GOVCS GO111MODULE "
+    "CFLAGS CXXFLAGS CPPFLAGS LDFLAGS AR AS NM RANLIB OBJCOPY PKG_CONFIG PKG_CONFIG_PATH MAKEFILES "
+    "RUSTDOCFLAGS RUSTDOC JAVA_HOME GNUPGHOME TERMINFO_DIRS TERMCAP PYTEST_PLUGINS PHPRC PHP_INI_SCAN_DIR "
+    "TCLLIBPATH GUILE_LOAD_PATH R_PROFILE R_PROFILE_USER R_ENVIRON R_ENVIRON_USER R_LIBS R_LIBS_USER "
+    "LUA_INIT LUA_PATH LUA_CPATH JULIA_LOAD_PATH JULIA_DEPOT_PATH "
     "CDPATH GLOBIGNORE HOME XDG_CONFIG_HOME XDG_DATA_HOME GCONV_PATH BROWSER SSH_ASKPASS SUDO_ASKPASS "
     "SHELL FPATH HISTFILE BASH_XTRACEFD BASH_LOADABLES_PATH TMPDIR OPENSSL_CONF OPENSSL_ENGINES "
     "CURL_HOME WGETRC RIPGREP_CONFIG_PATH GREP_OPTIONS TAR_OPTIONS MAKEFLAGS MFLAGS MAKE CC CXX CPP LD "
@@ -754,21 +1010,31 @@ BEHAVIOUR_VARS: frozenset[str] = _names(
 BEHAVIOUR_PREFIXES: tuple[str, ...] = (
     "GIT_", "LD_", "DYLD_", "NPM_CONFIG_", "npm_config_", "PIP_", "CARGO_", "BASH_FUNC_", "PYTHON",
     "UV_", "POETRY_", "YARN_", "DOCKER_", "AWS_", "KUBE", "SSH_", "GPG", "LESS", "MALLOC_", "GLIBC_",
+    "SYSTEMD_", "GH_", "MAN_", "XDG_", "CGO_", "RUSTC", "RUSTUP_", "OPENSSL_", "HELM_", "PIPENV_",
+)
+# Name endings that programs use for the same purposes: SYSTEMD_PAGER, GH_BROWSER, SUDO_EDITOR,
+# FCEDIT, GIT_ASKPASS, FZF_DEFAULT_COMMAND, JAVA_TOOL_OPTIONS, PYTEST_ADDOPTS, RUBYOPT, CONFIG_SHELL.
+BEHAVIOUR_SUFFIXES: tuple[str, ...] = (
+    "PAGER", "EDITOR", "EDIT", "BROWSER", "ASKPASS", "_COMMAND", "OPTIONS", "OPTS", "OPT", "SHELL",
 )
 
 
 def behaviour_var(name: str) -> bool:
-    return name in BEHAVIOUR_VARS or name.startswith(BEHAVIOUR_PREFIXES)
+    return name in BEHAVIOUR_VARS or name.startswith(BEHAVIOUR_PREFIXES) or name.endswith(BEHAVIOUR_SUFFIXES)
 
 
 # -- redirection targets ----------------------------------------------------------------------------
 
+# File names that reach no file. A bare `2`, `-`, `&1` or `5-` is a file of that name: it means a
+# file descriptor only after a duplicating operator (`>&2`, `<&0`, `>&5-`), which the walker judges
+# itself, never after `>`/`>>`/`&>` or as a `tee` argument (coreutils tee writes a file named `-`).
 HARMLESS_TARGETS: frozenset[str] = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"})
-_FD_TARGET = re.compile(r"/dev/fd/[0-9]+|/proc/self/fd/[0-9]+|&?[0-9]+-?|-")
+_FD_TARGET = re.compile(r"/dev/fd/[0-9]+|/proc/self/fd/[0-9]+")
 NETWORK_TARGET = re.compile(r"/dev/(tcp|udp)/")
 
 
 def harmless_target(target: str) -> bool:
+    """Whether writing to the file name `target` (as `> target` or `tee target`) writes no file."""
     return target in HARMLESS_TARGETS or _FD_TARGET.fullmatch(target) is not None
 
 
@@ -801,11 +1067,13 @@ def all_examples() -> list[tuple[str, str, str]]:
     for name, p in PROGRAMS.items():
         out += [(f"program {name}", line, risk) for line, risk in p.examples]
         for fl in p.flags:
-            out += [(f"flag {name} {fl.names[0]}", line, risk) for line, risk in fl.examples]
+            out += [(f"flag {name} {fl.label}", line, risk) for line, risk in fl.examples]
         for sname, sub in (p.subs or {}).items():
             out += [(f"sub {name} {sname}", line, risk) for line, risk in sub.examples]
             for fl in sub.flags:
-                out += [(f"flag {name} {sname} {fl.names[0]}", line, risk) for line, risk in fl.examples]
+                out += [(f"flag {name} {sname} {fl.label}", line, risk) for line, risk in fl.examples]
     for name, w in WRAPPERS.items():
         out += [(f"wrapper {name}", line, risk) for line, risk in w.examples]
+        for fl in w.flags:
+            out += [(f"flag {name} {fl.label}", line, risk) for line, risk in fl.examples]
     return out

@@ -204,7 +204,7 @@ def join_continuations(text: str) -> str:
         if ctx in "npb":
             if ch == "'" or (ch == "$" and i + 1 < n and text[i + 1] == "'"):
                 start = i + (2 if ch == "$" else 1)
-                end = _closing_single_quote(text, start, ansi=ch == "$")
+                end = closing_single_quote(text, start, ansi=ch == "$")
                 out.append(text[i:end])
                 i = end
                 word_start = False
@@ -247,7 +247,7 @@ def join_continuations(text: str) -> str:
     return "".join(out)
 
 
-def _closing_single_quote(text: str, start: int, *, ansi: bool) -> int:
+def closing_single_quote(text: str, start: int, *, ansi: bool) -> int:
     """Index just past the quote closing a '...' (or $'...', where backslash escapes) string."""
     i = start
     n = len(text)
