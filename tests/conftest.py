@@ -91,7 +91,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                     continue
             with open(f"/proc/{pid}/environ", "rb") as f:
                 env = dict(v.partition(b"=")[::2] for v in f.read().split(b"\0") if v)
-            if env.get(b"VSH_HOME", b"").decode(errors="replace").startswith(base):
+            if env.get(b"VSH_HOME", b"").decode(errors="replace").startswith(base.rstrip("/") + "/"):
                 os.kill(int(pid), signal.SIGTERM)
         except OSError:
             continue

@@ -273,9 +273,11 @@ def test_a_process_of_another_user_gets_nothing(vsh_home: Path, ws: Path, warm: 
         "from vshell import runfast\n"
         "os.setgid(65534); os.setuid(65534)\n"
         "s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n"
-        "runfast.send_msg(s, [runfast.PROTOCOL, runfast.install_id(), b'/', b'18', b'0', b'0', b'9', b'sid:1:notty', runfast.view_id(),"
-        " *runfast.environ_fields({'VSH_HOME': sys.argv[2]}), b'--workspace', sys.argv[3].encode(), b'--', b'true'])\n"
-        "try:\n    print(runfast.recv_msg(s)[0])\nexcept ConnectionError:\n    print('closed')\n"
+        "try:\n"  # the server may close before reading: the send itself can fail
+        "    runfast.send_msg(s, [runfast.PROTOCOL, runfast.install_id(), b'/', b'18', b'0', b'0', b'9', b'sid:1:notty',"
+        " runfast.view_id(), *runfast.environ_fields({'VSH_HOME': sys.argv[2]}), b'run', b'--workspace',"
+        " sys.argv[3].encode(), b'--', b'true'])\n"
+        "    print(runfast.recv_msg(s)[0])\nexcept ConnectionError:\n    print('closed')\n"
     )
     try:
         for p in opened:
@@ -413,3 +415,17 @@ def test_check_sees_the_grants_of_the_clients_session(vsh_home: Path, warm: int)
                               ttl=600, now=time.time())
     after = json.loads(run_vsh(["check", "--json", "--", "touch a"], vsh_home).stdout)
     assert after["decision"] == "allow", after
+
+
+def test_losing_the_server_during_a_run_is_a_vsh_failure(vsh_home: Path, ws: Path, warm: int) -> None:
+    """The server does the end of the run (quarantine of protected files the command created): if it
+    is gone by then, that check did not happen and the run must not look like a success."""
+    (vsh_home / "config.toml").write_text('[approval]\nauto_approve_up_to = "medium"\n')
+    proc = subprocess.Popen([sys.executable, "-m", "vshell", "run", "--workspace", str(ws), "--", "sh", "-c",
+                             "touch started; sleep 1.5; echo x > .envrc"], env=vsh_env(vsh_home),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert wait_for(lambda: (ws / "started").exists())  # the command runs: the server made its plan
+    os.kill(warm, signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 125, err
+    assert "lost the warm server" in err and "exited 0" in err

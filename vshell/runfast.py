@@ -209,11 +209,13 @@ def run(args: Sequence[str]) -> int | None:
         return _run(sock, args, ran)
     except (OSError, ConnectionError, ValueError, IndexError) as e:
         if ran:
-            # The command ran but the server went away before the run's bookkeeping: the
-            # command's status stands; the protected-path check did not happen.
-            sys.stderr.write(f"vsh: WARNING: lost the warm server after the run ({e}); the "
-                             "check for protected files the command created did not run\n")
-            return ran[0]
+            # The command ran but the server went away before the run's bookkeeping: protected
+            # files the command created were not moved away, so this is vsh failing (125), not
+            # the command's status.
+            sys.stderr.write(f"vsh: lost the warm server after the run ({e}): the check for protected "
+                             f"files the command created did not run (the command exited {ran[0]})\n"
+                             "  hint: look for new .git/hooks, .envrc, .vscode/ and the like in the workspace\n")
+            return 125
         return None  # nothing ran: decide in-process
     finally:
         sock.close()
