@@ -25,7 +25,7 @@ Mount order is the security argument, later mounts shadow earlier ones:
 
 Protected names that do not exist when the run starts cannot be mounted over without creating
 files in the user's workspace; the runner closes that class after the run instead (see
-vshell.sandbox.quarantine_new_protected).
+vshell.protected.quarantine_new_protected).
 """
 
 from __future__ import annotations

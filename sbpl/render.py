@@ -205,7 +205,7 @@ def _git_entries() -> str:
 
 def _inner_git_regex() -> str:
     """The protected entries (GIT_DIR_PROTECTED: hooks, config, commondir, ...) of the git
-    directories kept inside `.git` (vshell.sandbox.inner_git_dirs): submodules' (`.git/modules/NAME/`,
+    directories kept inside `.git` (vshell.protected.inner_git_dirs): submodules' (`.git/modules/NAME/`,
     NAME may hold slashes, nested `modules/` too) and linked worktrees' (`.git/worktrees/NAME/`).
     Over-blocks a module or branch path that merely contains such a component: never a gap."""
     return ('#"/' + _name_body(".git") + "/" + _either("modules", "worktrees") + "/.+/"

@@ -287,7 +287,7 @@ def test_deeper_than_the_open_directory_window_is_still_checked(box: Box) -> Non
     """The walks keep FD_WINDOW directories open and find deeper ones' parents again through "..":
     a chain far deeper than that, with planted files along it, is checked to the bottom. (Kept
     under ~900 levels: deeper trees break shutil.rmtree, which pytest cleans its temp dirs with.)"""
-    from vshell.sandbox import FD_WINDOW
+    from vshell.protected import FD_WINDOW
 
     depth = 5 * FD_WINDOW
     r = box.run(f"for i in $(seq {depth}); do mkdir d; if [ $((i % 50)) = 0 ]; then mkdir e; "
@@ -302,9 +302,10 @@ def test_deeper_than_the_open_directory_window_is_still_checked(box: Box) -> Non
 
 def test_walk_window_finds_closed_parents_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same, without a sandbox and with a tiny window: every branch of a deep tree is reached."""
-    import vshell.sandbox as sandbox
+    import vshell.protected as protected
+    from vshell.sandbox_spec import PROTECTED_NAMES
 
-    monkeypatch.setattr(sandbox, "FD_WINDOW", 2)
+    monkeypatch.setattr(protected, "FD_WINDOW", 2)
     ws = tmp_path / "ws"
     planted = []
     for branch in ("a", "b"):
@@ -314,10 +315,10 @@ def test_walk_window_finds_closed_parents_again(tmp_path: Path, monkeypatch: pyt
             (d / "side").mkdir(parents=True)
             (d / "side/.envrc").write_text("x")
             planted.append(d / "side/.envrc")
-    before = sandbox.scan_workspace(ws, sandbox.PROTECTED_NAMES)
+    before = protected.scan_workspace(ws, PROTECTED_NAMES)
     assert set(before.found) == set(planted)
-    moved = sandbox.quarantine_new_protected(ws, sandbox.PROTECTED_NAMES, sandbox.Scan((), (), frozenset()),
-                                             tmp_path / "state", "run")
+    moved = protected.quarantine_new_protected(ws, PROTECTED_NAMES, protected.Scan((), (), frozenset()),
+                                               tmp_path / "state", "run")
     assert sorted(src for src, _ in moved) == sorted(planted)
     assert all(dst is not None and dst.exists() for _, dst in moved)
     assert not any(p.exists() for p in planted)
@@ -328,7 +329,7 @@ def test_walk_window_finds_closed_parents_again(tmp_path: Path, monkeypatch: pyt
     (b"gitdir:x\n", None), (b"ref: x\n", None), (b"gitdir: \n", None),
 ])
 def test_gitfile_pointers_are_read_as_git_reads_them(tmp_path: Path, data: bytes, pointer: str | None) -> None:
-    from vshell.sandbox import read_gitfile
+    from vshell.protected import read_gitfile
 
     (tmp_path / ".git").write_bytes(data)
     fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)

@@ -306,7 +306,7 @@ def end_spec(spec: SandboxSpec, baseline: frozenset[tuple[int, int]] | None, sta
             f"the sandbox failed to start (bubblewrap exited with {status}); the command did not run",
             hint="`vsh doctor` probes the backend; bubblewrap needs user namespaces")
     if sys.platform.startswith("linux") and spec.state_root is not None and baseline is not None:
-        from vshell.sandbox import Scan, quarantine_new_protected
+        from vshell.protected import Scan, quarantine_new_protected
 
         run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
         try:
