@@ -322,14 +322,53 @@ def test_bash_cmds_is_hash_p() -> None:
     assert [a.argv for a in c.actions] == [("rm", "-rf", "x")]
 
 
+# The report's lines used options vsh did not know then; they are in the tables now (see
+# test_known_global_options_keep_the_subcommand), so these use options it still does not know.
 @pytest.mark.parametrize(("line", "key"), [
-    ("docker --tls rm -f db", "docker rm"),
-    ("kubectl -v 9 delete ns prod", "kubectl delete"),
-    ("go -C dir run .", "go run"),
+    ("docker --frobnicate rm -f db", "docker rm"),
+    ("kubectl --frobnicate 9 delete ns prod", "kubectl delete"),
+    ("go -frobnicate dir run .", "go run"),
+    ("npm --frobnicate x unpublish y", "npm unpublish"),
 ])
 def test_unknown_global_option_picks_the_riskiest_reading(line: str, key: str) -> None:
     c = classify(line)
     assert [a.key for a in c.actions] == [key]
+    assert not c.actions[0].rule_eligible
+
+
+@pytest.mark.parametrize(("line", "plain"), [
+    ("docker --tls rm -f db", "docker rm -f db"),
+    ("docker --tlsverify run --privileged -v /:/h alpine", "docker run --privileged -v /:/h alpine"),
+    ("docker --context x rm -f db", "docker rm -f db"),
+    ("docker -H ssh://h rm -f db", "docker rm -f db"),
+    ("kubectl -v 9 delete ns prod", "kubectl delete ns prod"),
+    ("kubectl --v=9 delete ns prod", "kubectl delete ns prod"),
+    ("kubectl --server=https://x delete ns prod", "kubectl delete ns prod"),
+    ("kubectl -n prod --context c delete ns prod", "kubectl delete ns prod"),
+    ("npm --force unpublish x", "npm unpublish x"),
+    ("npm --loglevel=silent install evilpkg", "npm install evilpkg"),
+    ("npm --loglevel silent install evilpkg", "npm install evilpkg"),
+    ("pip -qq uninstall -y requests", "pip uninstall -y requests"),
+    ("cargo -q install evil", "cargo install evil"),
+    ("cargo --locked build", "cargo build"),
+])
+def test_known_global_options_keep_the_subcommand(line: str, plain: str) -> None:
+    """A known option that only picks a target, verbosity or log level changes nothing: the same
+    subcommand, risk and rule eligibility as the line without it."""
+    a, b = classify(line).actions[0], classify(plain).actions[0]
+    assert (a.key, a.risk, a.rule_eligible) == (b.key, b.risk, b.rule_eligible)
+
+
+@pytest.mark.parametrize(("line", "key", "least"), [
+    ("go -C dir run .", "go run", M),  # a rule scoped to the working directory would not see dir
+    ("kubectl --kubeconfig ./k get pods", "kubectl get", M),  # exec credential plugins run programs
+    ("pip --python ./evil list", "pip list", H),  # runs ./evil
+    ("npm --userconfig ./rc ls", "npm ls", M),  # script-shell, browser ...
+])
+def test_global_options_rules_must_not_absorb(line: str, key: str, least: Risk) -> None:
+    c = classify(line)
+    assert [a.key for a in c.actions] == [key]
+    assert c.risk >= least
     assert not c.actions[0].rule_eligible
 
 

@@ -1458,6 +1458,8 @@ class _Walker:
             reasons.append(_reason("wrapper", "xargs runs echo when no program is given"))
         if env_names:
             ineligible.append("runs with a changed environment")
+        if w.flags:
+            _wrapper_flags(w, own, longs, reasons, ineligible)
         d = self.emit(own, name, [name], own[1:], w.risk, reasons, ctx, cmd, ineligible)
         if name == "exec" and not rest:
             self.mutates = True
@@ -1665,16 +1667,26 @@ class _Walker:
         rest = args[rest_start:]
         has_flags = index.has_flags
         if has_flags:
+            operands_only = False
             for w in rest:
                 if not w.literal:
                     continue
-                if w.value == "--":
-                    break
-                fl = index.match(w.value, style)
+                if operands_only:
+                    fl = index.match_operand(w.value)
+                elif w.value == "--":
+                    if not index.operands:
+                        break
+                    operands_only = True  # `git branch -- NAME` still creates NAME
+                    continue
+                else:
+                    fl = index.match(w.value, style)
                 if fl is not None:
+                    # A list mode (`git branch --merged main`) makes a ref-name operand a filter.
+                    if fl.unless and fl.cancelled_by([x.value for x in rest if x.literal]):
+                        continue
                     reasons.append(_reason("flag", f"{w.value}: {fl.reason}", fl.risk))
                     if fl.ineligible:
-                        ineligible.append(f"the option {w.value} makes {' '.join(key)} write a file")
+                        ineligible.append(f"{w.value}: {fl.reason}")
         if entry.check is not None:
             for check_risk, text in CHECKS[entry.check](self, rest, key):
                 reasons.append(_reason("argument", text, check_risk))
@@ -1728,6 +1740,15 @@ class _Walker:
         if not names and default:
             names.append(Word(default, True))
         for w in names:
+            if "[" in w.value and _CODE_IN_TEXT.search(w.value):
+                # The subscript of the name is evaluated on assignment (`wait -p 'x[$(cmd)]'`). The
+                # builtin's action was emitted just before this follow-up; the text is the one
+                # `_check_varnames` gives, so a name found by both is one reason.
+                d = self.actions[-1]
+                r = _reason("argument", _subscript_code_text(name, w.value), HIGH)
+                if r not in d.reasons:
+                    d.reasons.append(r)
+                    d.ineligible.append(r.text)
             if w.literal:
                 self.set_var(w.value, False, f"{name} into")
             else:
@@ -1932,6 +1953,42 @@ def _resolve_long(opt: str, longs: tuple[str, ...]) -> str:
     return hit or opt
 
 
+def _wrapper_flags(w: tables.Wrapper, own: Sequence[Word], longs: tuple[str, ...], reasons: list[Reason],
+                   ineligible: list[str]) -> None:
+    """Add the reasons of the wrapper's own options in `own` (its name, options and positionals,
+    before the wrapped program) that `w.flags` lists (GNU `time -o FILE`). Option values are
+    skipped: `time -f -o ls` formats with '-o'."""
+    index = w.flag_index
+    i = 1
+    n = len(own)
+    while i < n:
+        word = own[i]
+        v = word.value
+        i += 1
+        if not word.literal or len(v) < 2 or v[0] != "-":
+            continue
+        if v == "--":
+            break
+        spelled = v
+        takes_next = False
+        if v[1] == "-":
+            takes_next = "=" not in v and _resolve_long(v, longs) in w.value_opts
+        else:
+            # A short cluster ends at its first option taking a value (`-vf%o` is -v -f '%o').
+            for pos in range(1, len(v)):
+                if "-" + v[pos] in w.value_opts:
+                    spelled = v[: pos + 1]
+                    takes_next = pos + 1 == len(v)
+                    break
+        fl = index.match(spelled, "gnu")
+        if fl is not None:
+            reasons.append(_reason("flag", f"{v}: {fl.reason}", fl.risk))
+            if fl.ineligible:
+                ineligible.append(f"{v}: {fl.reason}")
+        if takes_next:
+            i += 1
+
+
 def _xargs_replace(opts: Sequence[Word], longs: tuple[str, ...]) -> str:
     """The replace string xargs options set (`-I R`, `-IR`, `-i[R]`, `--replace[=R]`; '' if none)."""
     replace = ""
@@ -2043,10 +2100,14 @@ def _check_tee(_w: _Walker, args: Sequence[Word], _k: list[str]) -> list[tuple[R
         (None, "tee writes only to standard output or /dev/null")]
 
 
+def _subscript_code_text(program: str, name: str) -> str:
+    return f"{program} evaluates the subscript in {name[:60]!r}, which runs code"
+
+
 def _check_varnames(_w: _Walker, args: Sequence[Word], k: list[str]) -> list[tuple[Risk | None, str]]:
     for a in args:
         if "[" in a.value and _CODE_IN_TEXT.search(a.value):
-            return [(HIGH, f"{k[0]} evaluates the subscript in {a.value[:60]!r}, which runs code")]
+            return [(HIGH, _subscript_code_text(k[0], a.value))]
     return []
 
 
@@ -2071,6 +2132,43 @@ def _check_arith_args(w: _Walker, args: Sequence[Word], k: list[str]) -> list[tu
         if not a.literal:
             return [(MEDIUM, f"{k[0]} evaluates an expanded value as arithmetic")]
     return []
+
+
+# compgen/complete options that take a value (the next word, or the rest of a cluster: `-oW`
+# is -o with the value W).
+_COMPLETION_VALUE_OPTS = frozenset("oAGWXPSFC")
+
+
+def _check_word_list(_w: _Walker, args: Sequence[Word], k: list[str]) -> list[tuple[Risk | None, str]]:
+    """compgen/complete -W WORDLIST: bash expands the list as shell words (for complete, at each
+    completion), so a command substitution in it runs. A list that is not literal may hold one
+    after expansion; a literal list of plain words is harmless."""
+    out: list[tuple[Risk | None, str]] = []
+    i = 0
+    n = len(args)
+    while i < n:
+        a = args[i]
+        v = a.value
+        i += 1
+        if not a.literal or v == "--" or not v.startswith("-") or v == "-":
+            break  # options end at the first operand (a word that is not literal: see the caller)
+        for pos in range(1, len(v)):
+            c = v[pos]
+            if c not in _COMPLETION_VALUE_OPTS:
+                continue
+            if pos + 1 < len(v):
+                value: Word | None = Word(v[pos + 1:], True)
+            else:
+                value = args[i] if i < n else None
+                i += 1
+            if c == "W" and value is not None:
+                if not value.literal:
+                    out.append((MEDIUM, f"{k[0]} -W word list is not literal"))
+                elif _CODE_IN_TEXT.search(value.value):
+                    out.append((HIGH, f"{k[0]} -W expands its word list as shell words, which runs the code in "
+                                      f"{value.value[:60]!r}"))
+            break
+    return out
 
 
 def _check_declare(w: _Walker, args: Sequence[Word], k: list[str]) -> list[tuple[Risk | None, str]]:
@@ -2193,7 +2291,7 @@ def _check_git(_w: _Walker, args: Sequence[Word], key: list[str]) -> list[tuple[
 
 
 # Checks whose findings mean the words hide code: no rule may absorb them.
-_CODE_CHECKS = frozenset({"varname_args", "printf_v", "arith_args", "declare", "ssh", "pager_plus"})
+_CODE_CHECKS = frozenset({"varname_args", "printf_v", "arith_args", "declare", "ssh", "pager_plus", "word_list"})
 
 CHECKS: dict[str, Check] = {
     "pager_plus": _check_pager_plus,
@@ -2203,6 +2301,7 @@ CHECKS: dict[str, Check] = {
     "varname_args": _check_varnames,
     "printf_v": _check_printf,
     "arith_args": _check_arith_args,
+    "word_list": _check_word_list,
     "declare": _check_declare,
     "ssh": _check_ssh,
     "sed": _check_sed,

@@ -99,6 +99,14 @@ class FlagIndex:
         return cls(MappingProxyType(exact), MappingProxyType(short), tuple(longs),
                    bool(exact or short or longs or operands), tuple(operands))
 
+    def match_operand(self, word: str) -> Flag | None:
+        """The `operand` flag whose pattern `word` matches in full (for words after `--`, which are
+        operands whatever they look like)."""
+        for pattern, fl in self.operands:
+            if pattern.fullmatch(word):
+                return fl
+        return None
+
     def match(self, word: str, style: str) -> Flag | None:
         """The flag `word` spells, if any: GNU short options also inside clusters (`-rf`), long
         options also by any prefix (`--out` for `--output`), `--opt=value` by its name; an operand
@@ -427,18 +435,20 @@ _SPECIAL: dict[str, Program] = {
     "mapfile": Program(LOW, _READ, flags=(_f("-C", HIGH, "mapfile -C evaluates a callback"),)),
     "readarray": Program(LOW, _READ, flags=(_f("-C", HIGH, "readarray -C evaluates a callback"),)),
     # compgen/complete -W expand their word list as shell words, so a command substitution in it
-    # runs (complete: later, at completion). `arith_args` is the check that rates code in an
-    # argument high (and a non-literal argument medium); see the report for a dedicated check.
-    "compgen": Program(LOW, _READ, check="arith_args",
+    # runs (complete: later, at completion).
+    "compgen": Program(LOW, _READ, check="word_list",
                        flags=(_f("-C -F", HIGH, "compgen -C/-F runs a command"),),
                        examples=(("compgen -W '$(id)' x", "high"), ("compgen -W '`id`' x", "high"),
                                  ("compgen -W 'start stop' s", "low"), ("compgen -c gi", "low"))),
-    "complete": Program(LOW, _READ, check="arith_args",
+    "complete": Program(LOW, _READ, check="word_list",
                         flags=(_f("-C -F", MEDIUM, "complete -C/-F registers a command", ineligible=True),),
                         examples=(("complete -W '$(id)' ls", "high"), ("complete -W 'a b' ls", "low"),
                                   ("complete -C ./c ls", "medium"))),
-    "wait": Program(LOW, _READ, check="varname_args",
-                    examples=(("sleep 0 & wait -n -p 'x[$(id)]'", "high"), ("wait -n -p pid", "low"))),
+    # wait -p NAME evaluates NAME's subscript: the walker's variable-assigning builtins judge it,
+    # so `wait $pid` needs no argument check.
+    "wait": Program(LOW, _READ,
+                    examples=(("sleep 0 & wait -n -p 'x[$(id)]'", "high"), ("wait -n -p pid", "low"),
+                              ("wait $pid", "low"), ("wait $!", "low"))),
     "jobs": Program(LOW, _READ, flags=(_f("-x", HIGH, "jobs -x runs a command", ("jobs -x rm -rf x", "high"),
                                           ineligible=True),),
                     examples=(("jobs -l", "low"),)),
@@ -764,6 +774,56 @@ _GO_SUBS: dict[str, Sub] = {
 
 _MAKE = Program(MEDIUM, "make runs recipes from a Makefile", examples=(("make test", "medium"),))
 
+# Global options before the subcommand. Most only choose a target, a verbosity or a log level, so
+# the subcommand's risk stands; those that read a configuration able to name programs to run (a
+# kubeconfig's exec credential plugin, npm's script-shell) or that run another program are risks of
+# their own that rules must not absorb.
+_NPM_GLOBALS: dict[str, GlobalOpt] = {
+    **dict.fromkeys(("--prefix", "-C", "-w", "--workspace", "--loglevel", "--registry"), GlobalOpt(True)),
+    **dict.fromkeys(("--userconfig", "--globalconfig"),
+                    GlobalOpt(True, MEDIUM, "npm reads another configuration, which can name programs to run "
+                                            "(script-shell, browser, editor)", True)),
+    **dict.fromkeys(("-g", "--global", "-s", "--silent", "-q", "--quiet", "-d", "--verbose", "--force", "-f",
+                     "--json", "--no-color", "-y", "--yes", "--offline", "--prefer-offline", "--ignore-scripts"),
+                    GlobalOpt(False)),
+    **_info_opts("-v --version -h --help"),
+}
+_PIP_GLOBALS: dict[str, GlobalOpt] = {
+    "--python": GlobalOpt(True, HIGH, "pip --python runs pip with the interpreter given, which can be any program",
+                          True),
+    "--log": GlobalOpt(True, MEDIUM, "pip --log writes a log file", True),
+    **dict.fromkeys(("--timeout", "--retries", "--proxy", "--cache-dir", "--exists-action"), GlobalOpt(True)),
+    **dict.fromkeys(("-q", "--quiet", "-v", "--verbose", "--isolated", "--no-cache-dir", "--no-color",
+                     "--no-input", "--require-virtualenv", "--disable-pip-version-check"), GlobalOpt(False)),
+    **_info_opts("-V --version -h --help"),
+}
+_DOCKER_GLOBALS: dict[str, GlobalOpt] = {
+    **dict.fromkeys(("-H", "--host"), GlobalOpt(True, reason="docker talks to the daemon at that address")),
+    "--config": GlobalOpt(True, MEDIUM, "docker uses another config"),
+    **dict.fromkeys(("--context", "-c", "-l", "--log-level", "--tlscacert", "--tlscert", "--tlskey"),
+                    GlobalOpt(True)),
+    **dict.fromkeys(("-D", "--debug", "--tls", "--tlsverify"), GlobalOpt(False)),
+    **_info_opts("-v --version --help"),
+}
+_KUBECTL_GLOBALS: dict[str, GlobalOpt] = {
+    # A kubeconfig's `exec` credential plugin is a program kubectl runs.
+    "--kubeconfig": GlobalOpt(True, MEDIUM, "kubectl reads another kubeconfig, whose credential plugins run "
+                                            "programs", True),
+    "--profile-output": GlobalOpt(True, MEDIUM, "kubectl writes a profile to a file", True),
+    "--log-file": GlobalOpt(True, MEDIUM, "kubectl writes its log to a file", True),
+    **dict.fromkeys(("-n", "--namespace", "--context", "--cluster", "--user", "-s", "--server", "-v", "--v",
+                     "--request-timeout", "--as", "--as-group", "--as-uid", "--token", "--certificate-authority",
+                     "--client-certificate", "--client-key", "--tls-server-name", "--profile"), GlobalOpt(True)),
+    **dict.fromkeys(("--insecure-skip-tls-verify", "--match-server-version", "--warnings-as-errors"),
+                    GlobalOpt(False)),
+    **_info_opts("-h --help"),
+}
+# `go -C dir` runs the command in dir: a rule scoped to the working directory would not see that.
+_GO_GLOBALS: dict[str, GlobalOpt] = {
+    "-C": GlobalOpt(True, reason="go -C runs in another directory, which a rule's directory scope does not see",
+                    ineligible=True),
+}
+
 _SUB_PROGRAMS: dict[str, Program] = {
     "git": Program(
         MEDIUM, "git", subs=_subs(_GIT_SUBS), unknown_sub=_s(MEDIUM, "git subcommand or alias not known as read-only"),
@@ -777,45 +837,36 @@ _SUB_PROGRAMS: dict[str, Program] = {
                   examples=(("gh pr view 5525 --json title", "low"), ("gh pr merge 1", "medium"))),
     "npm": Program(MEDIUM, "npm", subs=_subs(_NPM_SUBS), unknown_sub=_s(MEDIUM, "npm subcommand"),
                    no_sub=_s(LOW, "npm prints help"),
-                   global_opts=MappingProxyType({"--prefix": GlobalOpt(True), "-C": GlobalOpt(True),
-                                                 "-w": GlobalOpt(True), "--workspace": GlobalOpt(True),
-                                                 "-g": GlobalOpt(False), "--global": GlobalOpt(False),
-                                                 "-s": GlobalOpt(False), "--silent": GlobalOpt(False),
-                                                 **_info_opts("-v --version -h --help")}),
-                   examples=(("npm ls", "low"), ("npm install", "medium"), ("npm unpublish x", "high"))),
+                   global_opts=MappingProxyType(_NPM_GLOBALS),
+                   examples=(("npm ls", "low"), ("npm install", "medium"), ("npm unpublish x", "high"),
+                             ("npm --loglevel=silent ls", "low"), ("npm --force unpublish x", "high"),
+                             ("npm --userconfig ./rc ls", "medium"))),
     "pip": Program(MEDIUM, "pip", subs=_subs(_PIP_SUBS), unknown_sub=_s(MEDIUM, "pip subcommand"),
                    no_sub=_s(LOW, "pip prints help"),
-                   global_opts=MappingProxyType({"-q": GlobalOpt(False), "-v": GlobalOpt(False),
-                                                 "--quiet": GlobalOpt(False), "--verbose": GlobalOpt(False),
-                                                 "--isolated": GlobalOpt(False), "--no-cache-dir": GlobalOpt(False),
-                                                 "--disable-pip-version-check": GlobalOpt(False),
-                                                 **_info_opts("-V --version -h --help")}),
-                   examples=(("pip list", "low"), ("pip install requests", "medium"))),
+                   global_opts=MappingProxyType(_PIP_GLOBALS),
+                   examples=(("pip list", "low"), ("pip install requests", "medium"), ("pip -qq list", "low"),
+                             ("pip --python ./evil list", "high"), ("pip --python=./evil list", "high"))),
     "docker": Program(MEDIUM, "docker", subs=_subs(_DOCKER_SUBS), unknown_sub=_s(MEDIUM, "docker subcommand"),
                       no_sub=_s(LOW, "docker prints help"),
-                      global_opts=MappingProxyType({"-H": GlobalOpt(True, MEDIUM, "docker talks to another daemon"),
-                                                    "--host": GlobalOpt(True, MEDIUM, "docker talks to another daemon"),
-                                                    "--context": GlobalOpt(True), "-c": GlobalOpt(True),
-                                                    "--config": GlobalOpt(True, MEDIUM, "docker uses another config"),
-                                                    "-l": GlobalOpt(True), "--log-level": GlobalOpt(True),
-                                                    "-D": GlobalOpt(False), "--debug": GlobalOpt(False),
-                                                    **_info_opts("-v --version --help")}),
+                      global_opts=MappingProxyType(_DOCKER_GLOBALS),
                       examples=(("docker ps -a", "low"), ("docker compose up -d", "medium"),
-                                ("docker rm -f x", "high"))),
+                                ("docker rm -f x", "high"), ("docker --context x ps", "low"),
+                                ("docker -H ssh://h ps", "low"), ("docker --tls rm -f db", "high"))),
     "kubectl": Program(MEDIUM, "kubectl", subs=_subs(_KUBECTL_SUBS), unknown_sub=_s(MEDIUM, "kubectl subcommand"),
                        no_sub=_s(LOW, "kubectl prints help"),
-                       global_opts=MappingProxyType({"-n": GlobalOpt(True), "--namespace": GlobalOpt(True),
-                                                     "--context": GlobalOpt(True),
-                                                     "--kubeconfig": GlobalOpt(True, MEDIUM, "kubectl uses another kubeconfig"),
-                                                     **_info_opts("-h --help")}),
-                       examples=(("kubectl get pods -n x", "low"), ("kubectl delete pod x", "high"))),
+                       global_opts=MappingProxyType(_KUBECTL_GLOBALS),
+                       examples=(("kubectl get pods -n x", "low"), ("kubectl delete pod x", "high"),
+                                 ("kubectl -v 9 get pods", "low"), ("kubectl -v 9 delete ns prod", "high"),
+                                 ("kubectl --kubeconfig ./k get pods", "medium"))),
     "cargo": Program(MEDIUM, "cargo", subs=_subs(_CARGO_SUBS), unknown_sub=_s(MEDIUM, "cargo subcommand"),
                      no_sub=_s(LOW, "cargo prints help"), global_opts=MappingProxyType(_CARGO_GLOBALS),
                      examples=(("cargo tree", "medium"), ("cargo build --release", "medium"), ("cargo version", "low"),
                                ("cargo --config 'build.rustc-wrapper=\"./w\"' version", "medium"),
                                ("cargo -q version", "low"), ("cargo --version", "low"))),
     "go": Program(MEDIUM, "go", subs=_subs(_GO_SUBS), unknown_sub=_s(MEDIUM, "go subcommand"),
-                  no_sub=_s(LOW, "go prints help"), examples=(("go version", "low"), ("go test ./...", "medium"))),
+                  no_sub=_s(LOW, "go prints help"), global_opts=MappingProxyType(_GO_GLOBALS),
+                  examples=(("go version", "low"), ("go test ./...", "medium"), ("go -C sub list ./...", "low"),
+                            ("go -C=sub run .", "medium"))),
     "make": _MAKE,
 }
 _SUB_PROGRAMS["pip3"] = _SUB_PROGRAMS["pip"]
@@ -837,10 +888,13 @@ INTERPRETERS: frozenset[str] = frozenset(_INTERPRETER_NAMES.split())
 _PYTHON_VERSIONED = re.compile(r"(python|pypy)[0-9]+(\.[0-9]+)*")
 
 WRAPPERS: Mapping[str, Wrapper] = MappingProxyType({
+    # GNU env: the signal options take an optional, attached value (`--ignore-signal[=SIG]`).
     "env": Wrapper(LOW, "env runs a program with a changed environment",
-                   value_opts=frozenset({"-u", "--unset", "-C", "--chdir", "-S", "--split-string",
-                                         "--block-signal", "--default-signal", "--ignore-signal"}),
-                   examples=(("env rm -rf x", "high"), ("env -S 'rm -rf x'", "high"), ("env", "low"))),
+                   value_opts=frozenset({"-u", "--unset", "-C", "--chdir", "-S", "--split-string"}),
+                   optional_value_opts=frozenset({"--block-signal", "--default-signal", "--ignore-signal"}),
+                   examples=(("env rm -rf x", "high"), ("env -S 'rm -rf x'", "high"), ("env", "low"),
+                             ("env --ignore-signal rm -rf x", "high"), ("env --block-signal=INT rm x", "high"),
+                             ("env --default-sig rm x", "high"))),
     # GNU xargs: -e, -i, -l (and --eof, --replace, --max-lines) take an optional, attached value.
     "xargs": Wrapper(LOW, "xargs runs a program with arguments from its input",
                      value_opts=frozenset({"-a", "--arg-file", "-d", "--delimiter", "-E", "-I", "-L", "-n",
@@ -861,7 +915,9 @@ WRAPPERS: Mapping[str, Wrapper] = MappingProxyType({
                       value_opts=frozenset({"-i", "-o", "-e", "--input", "--output", "--error"})),
     "time": Wrapper(LOW, "time runs a program", value_opts=frozenset({"-f", "--format", "-o", "--output"}),
                     examples=(("time rm x", "high"),),
-                    flags=(_f("-o --output", MEDIUM, "GNU time -o writes its report to a file", ineligible=True),)),
+                    flags=(_f("-o --output", MEDIUM, "GNU time -o writes its report to a file",
+                              ("command time -o out ls", "medium"), ("/usr/bin/time --output=out ls", "medium"),
+                              ("command time -f %e ls", "low"), ineligible=True),)),
     "command": Wrapper(LOW, "command runs a program, bypassing functions", no_exec_opts=frozenset({"-v", "-V"}),
                        examples=(("command rm x", "high"), ("command -v rm", "low"))),
     "builtin": Wrapper(LOW, "builtin runs a shell builtin"),
