@@ -159,8 +159,13 @@ def build_argv(
     seccomp_fd: int | None = None,
     status_fd: int | None = None,
     hidden_dirs: frozenset[Path] | None = None,
+    disable_userns: bool = True,
 ) -> list[str]:
     """The complete bwrap command line for `spec`.
+
+    disable_userns: no user namespace can be created inside (a nested one hands out a full set of
+      capabilities over new mounts and network stacks: kernel attack surface a command never
+      needs). Only bubblewrap 0.8 and later can; the caller says whether this one can.
 
     seccomp_fd: an fd (inherited by bwrap) holding `seccomp_program()`; None adds no filter.
     status_fd: an fd bwrap writes JSON status to (`child-pid` once the sandbox is set up): lets the
@@ -182,7 +187,8 @@ def build_argv(
     for key, value in spec.env.items():
         if not key or "=" in key or "\0" in key or "\0" in value:
             raise ValueError(f"environment name or value not representable: {key!r}")
-    argv = [bwrap, *NAMESPACE_FLAGS, *mounts(spec, dirs), "--chdir", str(spec.cwd)]
+    argv = [bwrap, *NAMESPACE_FLAGS, *(["--disable-userns"] if disable_userns else []), *mounts(spec, dirs),
+            "--chdir", str(spec.cwd)]
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
     if status_fd is not None:
@@ -212,10 +218,12 @@ RET_ALLOW = 0x7FFF0000
 RET_EPERM = 0x00050000 | EPERM
 X32_SYSCALL_BIT = 0x40000000
 
-# machine -> (AUDIT_ARCH, socket nr, io_uring_setup/enter/register nrs)
-ARCHES: dict[str, tuple[int, int, tuple[int, int, int]]] = {
-    "x86_64": (0xC000003E, 41, (425, 426, 427)),
-    "aarch64": (0xC00000B7, 198, (425, 426, 427)),
+# machine -> (AUDIT_ARCH, socket nr, refused nrs: io_uring_setup/enter/register, add_key,
+# request_key, keyctl). Kernel keyrings are not namespaced: the caller's session keyring (Kerberos
+# tickets, fscrypt keys) would be readable and writable from inside.
+ARCHES: dict[str, tuple[int, int, tuple[int, ...]]] = {
+    "x86_64": (0xC000003E, 41, (425, 426, 427, 248, 249, 250)),
+    "aarch64": (0xC00000B7, 198, (425, 426, 427, 217, 218, 219)),
 }
 
 
@@ -231,23 +239,27 @@ def seccomp_program(machine: str | None = None) -> bytes | None:
     arch = ARCHES.get(machine or platform.machine())
     if arch is None:
         return None
-    audit_arch, nr_socket, (u1, u2, u3) = arch
-    deny, allow = 14, 15  # the two final returns; jump offsets count from the next instruction
+    audit_arch, nr_socket, refused = arch
+    # Layout (jump offsets count from the next instruction):
+    #   0-3   arch check (a foreign ABI is refused outright), load nr
+    #   4     x32 -> deny;  5: socket -> family check;  then one test per refused nr -> deny
+    #   then  allow;  family check: load args[0], one test per allowed family -> allow;  deny; allow
+    family_at = 6 + len(refused) + 1
+    deny = family_at + 1 + len(ALLOWED_FAMILIES)
+    allow = deny + 1
     prog = [
-        _insn(_LD_ABS_W, 4),  # 0: arch
-        _insn(_JEQ_K, audit_arch, 1, 0),  # 1: native -> 3
-        _insn(_RET_K, RET_EPERM),  # 2
-        _insn(_LD_ABS_W, 0),  # 3: nr
-        _insn(_JGE_K, X32_SYSCALL_BIT, deny - 5, 0),  # 4: x32 -> deny
-        _insn(_JEQ_K, nr_socket, 10 - 6, 0),  # 5: socket -> 10
-        _insn(_JEQ_K, u1, deny - 7, 0),  # 6: io_uring -> deny
-        _insn(_JEQ_K, u2, deny - 8, 0),  # 7
-        _insn(_JEQ_K, u3, deny - 9, 0),  # 8
-        _insn(_RET_K, RET_ALLOW),  # 9
-        _insn(_LD_ABS_W, 16),  # 10: args[0] (domain), low 32 bits (little-endian)
-        *(_insn(_JEQ_K, family, allow - (12 + i), 0) for i, family in enumerate(ALLOWED_FAMILIES)),  # 11-13
-        _insn(_RET_K, RET_EPERM),  # 14: deny
-        _insn(_RET_K, RET_ALLOW),  # 15: allow
+        _insn(_LD_ABS_W, 4),  # arch
+        _insn(_JEQ_K, audit_arch, 1, 0),  # native -> load nr
+        _insn(_RET_K, RET_EPERM),
+        _insn(_LD_ABS_W, 0),  # nr
+        _insn(_JGE_K, X32_SYSCALL_BIT, deny - 5, 0),
+        _insn(_JEQ_K, nr_socket, family_at - 6, 0),
+        *(_insn(_JEQ_K, nr, deny - (7 + i), 0) for i, nr in enumerate(refused)),
+        _insn(_RET_K, RET_ALLOW),
+        _insn(_LD_ABS_W, 16),  # args[0] (the domain), low 32 bits (little-endian)
+        *(_insn(_JEQ_K, family, allow - (family_at + 2 + i), 0) for i, family in enumerate(ALLOWED_FAMILIES)),
+        _insn(_RET_K, RET_EPERM),  # deny
+        _insn(_RET_K, RET_ALLOW),  # allow
     ]
     assert len(prog) == allow + 1
     return b"".join(prog)

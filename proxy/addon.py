@@ -58,6 +58,7 @@ logger = logging.getLogger("vsh.proxy")
 # size the response is refused (502 / connection killed) rather than relayed unscrubbed.
 SCRUB_LIMIT = 32 * 1024 * 1024
 META_INJECTED = "vsh_injected"  # flow.metadata key: the run whose secret this request carries
+META_WS_TAIL = "vsh_ws_tail"  # the end of the last WebSocket message to the client (secret split across two)
 META_SCRUB = "vsh_scrub"  # the run whose secrets are scrubbed from this response (it holds credentials)
 META_SELECTION = "vsh_selection"
 META_REFUSE = "vsh_refuse"  # why this scrubbed response must not be relayed (set at its headers)
@@ -534,8 +535,21 @@ class VshEgress:
             return
         try:
             msg: WebSocketMessage = flow.websocket.messages[-1]
-            if not msg.from_client:
-                msg.content, _ = policy.scrub(msg.content, run.forms)
+            if msg.from_client:
+                return
+            raw = msg.content
+            tail: bytes = flow.metadata.get(META_WS_TAIL, b"")
+            if tail and policy.spans(tail, raw, run.forms):
+                # The secret's first part went out in an earlier message: this one would complete
+                # it, and the earlier one cannot be taken back. End the connection instead.
+                msg.drop()
+                flow.kill()
+                self._record_response(flow, run, "websocket message completing a secret split across "
+                                                 "messages: connection closed")
+                return
+            msg.content, _ = policy.scrub(raw, run.forms)
+            keep = max(map(len, run.forms), default=1) - 1
+            flow.metadata[META_WS_TAIL] = (tail + raw)[-keep:] if keep else b""
         except Exception:
             logger.exception("vsh proxy: scrubbing a WebSocket message failed")
             flow.kill()

@@ -391,6 +391,19 @@ def secret_forms(value: str) -> tuple[bytes, ...]:
 REDACTED = b"[REDACTED]"
 
 
+def spans(before: bytes, data: bytes, forms: Sequence[bytes]) -> bool:
+    """Whether a form starts in `before` (what was already relayed) and ends in `data`."""
+    joined = before + data
+    cut = len(before)
+    for f in forms:
+        i = joined.find(f, max(0, cut - len(f) + 1))
+        while i != -1 and i < cut:
+            if i + len(f) > cut:
+                return True
+            i = joined.find(f, i + 1)
+    return False
+
+
 def scrub(data: bytes, forms: Sequence[bytes]) -> tuple[bytes, int]:
     """`data` with every form replaced by REDACTED, and how many replacements were made."""
     count = 0

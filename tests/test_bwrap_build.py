@@ -59,6 +59,11 @@ def test_system_read_only_then_private_tmp_then_workspace_rw() -> None:
     index_of(argv, "--chdir", str(WS))
 
 
+def test_user_namespaces_are_disabled_inside_unless_bwrap_cannot() -> None:
+    assert "--disable-userns" in build_argv(spec())
+    assert "--disable-userns" not in build_argv(spec(), disable_userns=False)
+
+
 def test_environment_never_appears_in_argv() -> None:
     """Any local user can read a process's argv; the environment carries the run's proxy token. The
     caller spawns bubblewrap with exactly spec.env, which the command inherits."""
@@ -169,7 +174,7 @@ def _run_bpf(prog: bytes, nr: int, arch: int, arg0: int) -> int:
 def test_seccomp_program_semantics(machine: str) -> None:
     prog = seccomp_program(machine)
     assert prog is not None and len(prog) % 8 == 0
-    arch, nr_socket, urings = ARCHES[machine]
+    arch, nr_socket, refused = ARCHES[machine]
     assert _run_bpf(prog, nr_socket, arch, 1) == RET_EPERM  # socket(AF_UNIX)
     assert _run_bpf(prog, nr_socket, arch, 2) == RET_ALLOW  # socket(AF_INET)
     assert _run_bpf(prog, nr_socket, arch, 10) == RET_ALLOW  # AF_INET6
@@ -177,9 +182,12 @@ def test_seccomp_program_semantics(machine: str) -> None:
     # every other family: vsock (reaches the hypervisor; no netns), packet, bluetooth, alg, ...
     for family in (0, 3, 4, 5, 17, 29, 31, 38, 40, 44, 45, 0xFFFF):
         assert _run_bpf(prog, nr_socket, arch, family) == RET_EPERM, family
-    for nr in urings:
+    assert len(refused) == 6  # io_uring (3) and the keyring calls add_key, request_key, keyctl
+    for nr in refused:
         assert _run_bpf(prog, nr, arch, 0) == RET_EPERM
-    assert _run_bpf(prog, 0, arch, 0) == RET_ALLOW  # read
+    for nr in (0, 1, 2, 59, 56, 57, 200, 300, 424, 428, 435):  # read, write, open, execve, clone, ...
+        if nr not in refused and nr != nr_socket:
+            assert _run_bpf(prog, nr, arch, 0) == RET_ALLOW, nr
     assert _run_bpf(prog, 0x40000000 + 41, arch, 1) == RET_EPERM  # x32 ABI
     assert _run_bpf(prog, 41, 0x40000003, 1) == RET_EPERM  # a foreign ABI (i386)
 

@@ -381,3 +381,45 @@ def test_a_resolve_pin_may_name_a_private_address() -> None:
     f.request.headers["Proxy-Authorization"] = policy.proxy_authorization(TOKEN)
     asyncio.run(addon.http_connect(f))
     assert f.response is None
+
+
+@pytest.mark.parametrize("cut", [5, 11, 20])  # inside the secret itself (past "Key ")
+def test_a_secret_split_across_websocket_messages_closes_the_connection(cut: int) -> None:
+    """Each message is scrubbed on its own; the upstream sent `Key <sec` then `ret>`. The first is
+    gone before the second arrives, so the second ends the connection and is not relayed."""
+    from mitmproxy.websocket import WebSocketData, WebSocketMessage
+    from wsproto.frame_protocol import Opcode
+
+    addon, run, records = _addon(_cred("fal/key", "*.fal.run"))
+    f = _tunnel_flow(addon, run)
+    asyncio.run(addon.requestheaders(f))
+    f.response = tutils.tresp(status_code=101, content=b"")
+    f.websocket = WebSocketData()
+    whole = _value().encode()
+    first = WebSocketMessage(Opcode.TEXT, False, b"hello " + whole[:cut])
+    f.websocket.messages.append(first)
+    addon.websocket_message(f)
+    assert first.content == b"hello " + whole[:cut] and not first.dropped
+    second = WebSocketMessage(Opcode.TEXT, False, whole[cut:] + b" bye")
+    f.websocket.messages.append(second)
+    addon.websocket_message(f)
+    assert second.dropped
+    assert f.error is not None  # killed
+    assert "split across messages" in records[-1]["note"]
+
+
+def test_websocket_messages_without_a_split_secret_pass() -> None:
+    from mitmproxy.websocket import WebSocketData, WebSocketMessage
+    from wsproto.frame_protocol import Opcode
+
+    addon, run, _ = _addon(_cred("fal/key", "*.fal.run"))
+    f = _tunnel_flow(addon, run)
+    asyncio.run(addon.requestheaders(f))
+    f.response = tutils.tresp(status_code=101, content=b"")
+    f.websocket = WebSocketData()
+    for text in (b"Key", b" abc", b"Key " + _value().encode()[4:] + b"!", b"plain"):
+        msg = WebSocketMessage(Opcode.TEXT, False, text)
+        f.websocket.messages.append(msg)
+        addon.websocket_message(f)
+        assert not msg.dropped and f.error is None
+    assert b"[REDACTED]" in f.websocket.messages[2].content

@@ -740,3 +740,33 @@ def test_socket_families_a_network_namespace_does_not_confine_are_refused(box: B
     assert got["INET"] == "OK" and got["INET6"] in ("OK", "REFUSED 97") and got["NETLINK"] == "OK", got
     for name in ("VSOCK", "PACKET", "ALG", "BLUETOOTH", "UNIX"):
         assert got[name] == "REFUSED 1", (name, got)  # EPERM from the filter, whatever the kernel has
+
+
+KEYRING_PROBE = ("import ctypes\n"
+                 "libc = ctypes.CDLL(None, use_errno=True)\n"
+                 # keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0); add_key("user", "x", "v", 1, @s)
+                 "print('KEYCTL', libc.syscall(250, 0, -3, 0), ctypes.get_errno())\n"
+                 "print('ADD_KEY', libc.syscall(248, b'user', b'x', b'v', 1, -3), ctypes.get_errno())\n")
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the probe uses x86_64's syscall numbers")
+def test_the_callers_kernel_keyring_is_out_of_reach(box: Box) -> None:
+    """Keyrings are not namespaced: a caller's session keyring (Kerberos tickets, fscrypt keys)
+    would be readable and writable from inside. The keyring syscalls are refused."""
+    (box.workspace / "keys.py").write_text(KEYRING_PROBE)
+    r = box.run(argv=["python3", "keys.py"])
+    assert r.returncode == 0, r
+    assert "KEYCTL -1 1" in r.stdout and "ADD_KEY -1 1" in r.stdout, r.stdout
+
+
+def test_no_user_namespace_can_be_created_inside(box: Box) -> None:
+    """A nested user namespace would hand the command every capability over new mounts and
+    network stacks: kernel attack surface it never needs (bubblewrap 0.8+: --disable-userns)."""
+    from vshell.sandbox import bwrap_can_disable_userns, find_bwrap
+
+    if not bwrap_can_disable_userns(find_bwrap()):
+        pytest.skip("this bubblewrap cannot disable user namespaces")
+    r = box.run("unshare -Ur true && echo NESTED-OK; python3 -c 'import os; os.unshare(os.CLONE_NEWUSER)' "
+                "2>/dev/null && echo PY-NESTED-OK; echo done")
+    assert "done" in r.stdout, r
+    assert "NESTED-OK" not in r.stdout, r.stdout

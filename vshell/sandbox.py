@@ -9,6 +9,7 @@ variable that runs a command unsandboxed (`vsh run --host` is a separate, decide
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import stat
@@ -326,6 +327,25 @@ def find_bwrap() -> str:
         hint="install bubblewrap (apt install bubblewrap / dnf install bubblewrap); `vsh doctor` checks it")
 
 
+@functools.lru_cache(maxsize=4)
+def bwrap_can_disable_userns(bwrap: str, _mtime_ns: int = 0) -> bool:
+    """Whether this bubblewrap knows --disable-userns (0.8 and later): its binary holds the option's
+    name. Read, not run: a look at 100 KB costs less than starting a process on every run."""
+    try:
+        with open(bwrap, "rb") as f:
+            return b"--disable-userns" in f.read(4 << 20)
+    except OSError:
+        return False
+
+
+def _userns_flag(bwrap: str) -> bool:
+    try:
+        mtime = os.stat(bwrap).st_mtime_ns
+    except OSError:
+        return False
+    return bwrap_can_disable_userns(bwrap, mtime)
+
+
 def backend_argv(spec: SandboxSpec, *, seccomp_fd: int | None = None,
                  status_fd: int | None = None) -> list[str]:
     """THE place that picks the backend: bubblewrap on Linux, sandbox-exec on macOS.
@@ -339,8 +359,9 @@ def backend_argv(spec: SandboxSpec, *, seccomp_fd: int | None = None,
 
         dirs = frozenset(p for p in [*spec.hidden, *([spec.state_root] if spec.state_root else [])]
                          if p.is_dir())
-        return build_argv(spec, bwrap=find_bwrap(), seccomp_fd=seccomp_fd, status_fd=status_fd,
-                          hidden_dirs=dirs)
+        bwrap = find_bwrap()
+        return build_argv(spec, bwrap=bwrap, seccomp_fd=seccomp_fd, status_fd=status_fd, hidden_dirs=dirs,
+                          disable_userns=_userns_flag(bwrap))
     raise SandboxUnavailable(f"no sandbox backend for {sys.platform}",
                              hint="vsh sandboxes on Linux (bubblewrap) and macOS (sandbox-exec)")
 
@@ -404,7 +425,7 @@ def probe(paths: StatePaths, *, fresh: bool = False) -> str:
         script = (f"exec 3<>/dev/tcp/127.0.0.1/{port} && echo reached; "
                   "(exec 4>>/proc/sys/kernel/core_pattern) 2>/dev/null && echo sysctl-writable; "
                   f"[ -r /proc/1/cmdline ] && echo {_PROBE_MARK}")
-        argv = [bwrap, *NAMESPACE_FLAGS, *system_mounts(),
+        argv = [bwrap, *NAMESPACE_FLAGS, *(["--disable-userns"] if _userns_flag(bwrap) else []), *system_mounts(),
                 "--", "/bin/bash", "--noprofile", "--norc", "-c", script]
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=20, env={})
