@@ -112,6 +112,17 @@ def classify(line: str, *, tree: bool = False) -> Classification:
         )
 
 
+def _benign_errors(node: Node) -> bool:
+    """Whether every error in the tree is a command name tree-sitter invents where bash needs none
+    (`x=1 2>/dev/null`; see shellparse.missing_name_only). Only called when the tree has errors."""
+    if node.is_error or node.type == "ERROR":
+        return False
+    if node.is_missing:
+        parent = node.parent
+        return parent is not None and parent.type == "command_name" and shellparse.missing_name_only(parent)
+    return all(_benign_errors(c) for c in node.children if c.has_error or c.is_missing)
+
+
 def _classify(line: str, want_tree: bool) -> Classification:
     if not line.strip():
         return Classification(command=line, parse_ok=True, risk=Risk.LOW, actions=(), suggestions=())
@@ -133,7 +144,7 @@ def _classify(line: str, want_tree: bool) -> Classification:
     actions, walk_reasons, walk_ok, mutates = shellparse.walk(root, src, parse_line)
     parse_ok = parse_ok and walk_ok
     all_reasons = reasons + list(walk_reasons) if walk_reasons else reasons
-    if parse_ok and root.has_error:
+    if parse_ok and root.has_error and not _benign_errors(root):
         parse_ok = False
         all_reasons.append(Reason("parse-error", "the line does not parse", Risk.HIGH))
     risk = LOW

@@ -243,6 +243,10 @@ class _Walker:
         self.parse_ok = True
         self.mutates = False
         self.functions: set[str] = set()
+        # What a function definition redirects (`f() { ...; } > file`): applied at each call.
+        self.function_redirects: dict[str, _Cmd] = {}
+        # Names declared as namerefs without a value (`declare -n r`): the next `r=NAME` points them.
+        self.namerefs: set[str] = set()
         self.cwd: str | None = ""
         self.cd_pending = False
         self.depth = 0
@@ -311,6 +315,10 @@ class _Walker:
         base = name.split("[", 1)[0]
         v = self.names()
         v.texts.add(base)
+        if base in self.namerefs:
+            self.mutates = True
+            self.line_reason("shell-state", f"{how} nameref {base} makes it refer to a variable the line does "
+                                            "not name", MEDIUM)
         if not known:
             v.unknown.add(base)
         if base in v.ints and arith_value is not None:
@@ -486,6 +494,14 @@ class _Walker:
             for reason in cmd.reasons:
                 self.line_reason(reason.code, reason.text, reason.risk)
             return
+        if start == end and (cmd.reasons or any(r.writes for r in cmd.redirects)):
+            # `[[ x ]] > f`, `(( 1 )) > f`: no command runs, but bash still opens (and truncates) the
+            # targets. An action stands for the statement so its redirections are judged as on `:`.
+            label = _text(self.src, body.children[0]) if body.children else body.type
+            self.emit([Word(label, True)], label, [label], [], LOW,
+                      [_reason("redirect-only", f"{label} runs no command; its redirections still open files")],
+                      ctx, _Cmd((node.start_byte, node.end_byte)))
+            end = len(self.actions)
         for d in self.actions[start:end]:
             d.redirects.extend(cmd.redirects)
             d.reasons.extend(cmd.reasons)
@@ -592,6 +608,7 @@ class _Walker:
     def st_function(self, node: Node, ctx: _Ctx) -> None:
         name = ""
         body: Node | None = None
+        redirect_nodes: list[Node] = []
         for child in node.children:
             if not child.is_named:
                 if child.type not in ("function", "(", ")"):
@@ -599,20 +616,33 @@ class _Walker:
                 continue
             if child.type == "word" and not name:
                 name = _text(self.src, child)  # the original bytes: the parser saw an ASCII shadow
-            elif child.type in _STATEMENTS or child.type in _REDIRECT_KINDS:
+            elif child.type in _REDIRECT_KINDS:
+                redirect_nodes.append(child)
+            elif child.type in _STATEMENTS and body is None:
                 body = child
             elif child.type != "comment":
                 self.bad_node(child)
         self.mutates = True
         self.line_reason("function", f"defines shell function {name!r}", None)
+        # A redirection on the definition (`f() { ...; } > file`) is applied at every call of f:
+        # its writes are judged on each call (and on the body's actions, which run under it).
+        cmd = _Cmd((node.start_byte, node.end_byte))
+        for r in redirect_nodes:
+            self.redirect(r, cmd, ctx)
         if name:
             self.functions.add(name)
+            if redirect_nodes:
+                self.function_redirects[name] = cmd
+            else:
+                self.function_redirects.pop(name, None)
         if body is not None:
             saved = (self.cwd, self.cd_pending)
-            if body.type in _REDIRECT_KINDS:
-                self.redirect(body, _Cmd(), ctx)
-            else:
-                self.stmt(body, ctx.nested("function", f"runs in the body of function {name!r}"))
+            start = len(self.actions)
+            self.stmt(body, ctx.nested("function", f"runs in the body of function {name!r}"))
+            for d in self.actions[start:]:
+                d.redirects.extend(cmd.redirects)
+                d.reasons.extend(cmd.reasons)
+                d.ineligible.extend(cmd.ineligible)
             self.cwd, self.cd_pending = saved
 
     def st_test(self, node: Node, ctx: _Ctx) -> None:
@@ -639,6 +669,8 @@ class _Walker:
         specially; rebuilt into argv and judged like a command."""
         argv: list[Word] = []
         cmd = _Cmd((node.start_byte, node.end_byte))
+        last_end = -1  # where the last argument node ended (-1: no argument node yet)
+        plain = [False]  # per argv word: it is one variable_assignment node, judged by assignment()
         for child in node.children:
             t = child.type
             if not child.is_named:
@@ -646,18 +678,64 @@ class _Walker:
                     argv.append(Word(t, True))
                 else:
                     self.bad_node(child)
+                last_end = -1
                 continue
             if t == "variable_assignment":
-                argv.append(self.assignment(child, ctx, prefix=False, cmd=cmd, declared=True))
+                wd = self.assignment(child, ctx, prefix=False, cmd=cmd, declared=True)
             elif t == "variable_name":
-                argv.append(Word(_text(self.src, child), True))
+                wd = Word(_text(self.src, child), True)
             elif t in _REDIRECT_KINDS:
                 self.redirect(child, cmd, ctx)
+                last_end = -1
+                continue
             elif t in _WORD_KINDS:
-                argv.append(self.word(child, ctx))
-            elif t != "comment":
-                self.bad_node(child)
+                wd = self.word(child, ctx)
+            else:
+                if t != "comment":
+                    self.bad_node(child)
+                last_end = -1
+                continue
+            if len(argv) > 1 and child.start_byte == last_end:
+                # Nodes with nothing between them are one word for bash: `P''ATH=./rt` is PATH=./rt,
+                # which tree-sitter splits into a name and a concatenation.
+                prev = argv.pop()
+                plain.pop()
+                wd = Word(prev.value + wd.value, prev.literal and wd.literal, prev.why or wd.why,
+                          prev.subst or wd.subst)
+                argv.append(wd)
+                plain.append(False)
+            else:
+                argv.append(wd)
+                plain.append(t == "variable_assignment")
+            last_end = child.end_byte
+        for i in range(1, len(argv)):
+            if not plain[i]:
+                self.declared_word(argv[i], cmd, ctx)
         self.command_argv(argv, cmd, ctx)
+
+    def declared_word(self, w: Word, cmd: _Cmd, ctx: _Ctx) -> None:
+        """A declaration argument that assigns but is not a plain assignment node to tree-sitter
+        (`"B"ASH_CMDS[ls]=x`, `P''ATH=x`): bash assigns it all the same, so it gets what
+        `assignment` does for the variables whose assignment runs or changes commands."""
+        m = _ASSIGN_WORD.match(w.value)
+        if m is None:
+            return
+        base = m.group(1)
+        sub = m.group(2)
+        value = w.value[m.end():]
+        plus = w.value[m.end() - 2] == "+"
+        v = self.names()
+        v.texts.add(base)
+        if plus or not w.literal:
+            v.unknown.add(base)
+        if "[" in value and _CODE_IN_TEXT.search(value):
+            self.line_reason("arith-code", f"the value of {base} holds code inside an array subscript, which bash runs "
+                                           "when the value is used as a name or number", HIGH)
+        if base in _HASH_VARS:
+            key = None if plus or not w.literal else (sub[1:-1] if sub else "0")
+            self.hash_var(base, key, Word(value, w.literal, w.why, w.subst), cmd, ctx)
+        elif base in tables.CODE_VARS:
+            self.nested_line(Word(value, w.literal), f"{base} holds a command line the shell runs", cmd, ctx)
 
     def st_command(self, node: Node, ctx: _Ctx) -> None:
         cmd = _Cmd((node.start_byte, node.end_byte))
@@ -671,6 +749,8 @@ class _Walker:
                 if len(kids) != 1:
                     self.bad_node(child)
                     continue
+                if kids[0].is_missing and missing_name_only(child):
+                    continue  # tree-sitter's empty name after `x=1 2>f`: no command word in the source
                 wd = self.word(kids[0], ctx)
             elif t in _WORD_KINDS:
                 wd = self.word(child, ctx)
@@ -761,6 +841,10 @@ class _Walker:
                 v.unknown.add(base)
             if base in v.ints:  # an integer variable evaluates what it is given
                 v.arith.update(_IDENT_ANY.findall(value.value))
+        if not prefix and not declared and base in self.namerefs:
+            verdict = self.nameref_target(base, value, "assigning")
+            if verdict is not None:
+                self.line_reason("shell-state", verdict[1], verdict[0])
         if base in _HASH_VARS and not prefix:
             self.hash_var(base, None if is_array or op == "+=" else key, value,
                           cmd or _Cmd((node.start_byte, node.end_byte)), ctx)
@@ -780,6 +864,23 @@ class _Walker:
         if value.subst and cmd is not None:
             cmd.ineligible.append("a command substitution runs in this command")
         return Word(f"{name}{op}{value.value}", value.literal, value.why, value.subst)
+
+    def nameref_target(self, name: str, value: Word, how: str) -> tuple[Risk, str] | None:
+        """`declare -n name` without a value: the first assignment to name makes it refer to the
+        variable its value names, and later ones assign that variable. Judged as `declare -n
+        name=value` is: which variable the value names, as far as the line knows."""
+        self.mutates = True
+        target = value.value.split("[", 1)[0]
+        if not value.literal:
+            return MEDIUM, (f"{how} nameref {name} makes it refer to a variable whose name is not literal; "
+                            f"assigning {name} then may change how later commands run")
+        if target in _HASH_VARS:
+            return HIGH, f"{how} nameref {name} makes it refer to {target}: assigning {name} can make any later " \
+                         "command run something else"
+        if tables.behaviour_var(target):
+            return MEDIUM, f"{how} nameref {name} makes it refer to {target}: assigning {name} changes how later " \
+                           "commands run"
+        return None
 
     def hash_var(self, base: str, key: str | None, value: Word, cmd: _Cmd, ctx: _Ctx) -> None:
         """`BASH_CMDS[name]=path` is `hash -p path name`; `BASH_ALIASES[name]=text` is `alias
@@ -1341,6 +1442,11 @@ class _Walker:
                           [_reason("function-call", f"calls shell function {name!r} defined in this line")],
                           ctx.nested("function", f"calls shell function {name!r}"), cmd)
             d.ineligible.append(f"{name!r} is a shell function defined in this line")
+            fr = self.function_redirects.get(name)
+            if fr is not None:
+                d.redirects.extend(fr.redirects)
+                d.reasons.extend(fr.reasons)
+                d.ineligible.extend(fr.ineligible)
             return
         handler = _DISPATCH.get(name)
         if handler is not None:
@@ -2094,6 +2200,12 @@ def _check_second_positional(_w: _Walker, args: Sequence[Word], k: list[str]) ->
     return [(MEDIUM, f"{k[0]} with two file arguments writes the second")] if len(_positionals(args)) >= 2 else []
 
 
+def _check_net_args(_w: _Walker, args: Sequence[Word], k: list[str]) -> list[tuple[Risk | None, str]]:
+    if any(not a.literal for a in args):
+        return [(MEDIUM, f"{k[0]} sends an expanded argument to a name server or host (a way out for data)")]
+    return []
+
+
 def _check_tee(_w: _Walker, args: Sequence[Word], _k: list[str]) -> list[tuple[Risk | None, str]]:
     files = [a for a in _positionals(args) if not (a.literal and tables.harmless_target(a.value))]
     return [(MEDIUM, "tee writes " + ", ".join(a.value for a in files))] if files else [
@@ -2192,6 +2304,12 @@ def _check_declare(w: _Walker, args: Sequence[Word], k: list[str]) -> list[tuple
             w.names().ints.add(name)  # later assignments to it are evaluated as arithmetic
             if value is not None:
                 w.names().arith.update(_IDENT_ANY.findall(value))
+        if "n" in flags and value is None and a.literal:
+            w.namerefs.add(name)  # pointed by its first assignment (see _Walker.nameref_target)
+        elif name in w.namerefs and value is not None and "n" not in flags:
+            verdict = w.nameref_target(name, Word(value, a.literal), k[0])
+            if verdict is not None:
+                out.append(verdict)
         if "n" in flags and value is not None:
             # A nameref: assigning `name` assigns the variable it names.
             target = value.split("[", 1)[0]
@@ -2298,6 +2416,7 @@ CHECKS: dict[str, Check] = {
     "hostname_set": _check_hostname,
     "second_positional_writes": _check_second_positional,
     "tee": _check_tee,
+    "literal_net_args": _check_net_args,
     "varname_args": _check_varnames,
     "printf_v": _check_printf,
     "arith_args": _check_arith_args,
@@ -2382,6 +2501,22 @@ _LEAF_EXPR_KINDS = frozenset({
     "number", "variable_name", "special_variable_name", "test_operator", "regex", "extglob_pattern",
     "string_content", "brace_expression", "heredoc_content", "comment",
 })
+
+
+def missing_name_only(name: Node) -> bool:
+    """Whether `name` (a command_name) is the empty word tree-sitter invents for a command made of
+    assignments and redirections only (`x=1 2>/dev/null`), which bash accepts as it stands."""
+    kids = name.children
+    cmd = name.parent
+    if len(kids) != 1 or not kids[0].is_missing or kids[0].type != "word" or cmd is None or cmd.type != "command":
+        return False
+    seen_assignment = False
+    for c in cmd.children:
+        if c.type == "variable_assignment":
+            seen_assignment = True
+        elif c.type not in _REDIRECT_KINDS and c != name:
+            return False
+    return seen_assignment and cmd.children[-1] == name
 
 
 def program_name(value: str) -> str:
