@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,31 @@ def run_vsh(
         cwd=cwd,
         timeout=timeout,
     )
+
+
+@dataclass
+class SandboxBox:
+    """A fake HOME, a workspace and a $VSH_HOME for attacks through the real `vsh run` (headless):
+    the sandbox suites' one way to run a command and read what happened."""
+
+    home: Path
+    workspace: Path
+    vsh_home: Path
+    environ: dict[str, str]
+
+    def run(self, line: str | None = None, *, argv: list[str] | None = None, workspace: Path | None = None,
+            cwd: str = "", timeout: float | None = None, extra_env: dict[str, str] | None = None,
+            input: str | None = None, wall: float = 120) -> subprocess.CompletedProcess[str]:
+        """`vsh run` of `bash -c line` (`-c`) or of argv (`--`); returns the finished vsh process."""
+        opts = ["--workspace", str(workspace or self.workspace), "--context", "headless"]
+        if cwd:
+            opts += ["--cwd", cwd]
+        if timeout is not None:
+            opts += ["--timeout", str(timeout)]
+        args = ["run", *opts, *(["-c", line or ""] if argv is None else ["--", *argv])]
+        return run_vsh(args, self.vsh_home, env={**self.environ, **(extra_env or {})}, input=input, timeout=wall)
+
+    def command(self, line: str) -> list[str]:
+        """The argv (a child process) that runs `line` in the sandbox, for pty and signal tests."""
+        return [sys.executable, "-m", "vshell", "run", "--workspace", str(self.workspace), "--context", "headless",
+                "-c", line]

@@ -12,29 +12,15 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import needs_bwrap, run_vsh, stop_daemon, stop_warm, vsh_env
+from conftest import SandboxBox, needs_bwrap, stop_daemon, stop_warm, vsh_env
 
 pytestmark = [needs_bwrap, pytest.mark.sandbox]
 
 
-@dataclass
-class Box:
-    home: Path
-    workspace: Path
-    vsh_home: Path
-    environ: dict[str, str]
-
-    def run(self, line: str | None = None, *, argv: list[str] | None = None,
-            workspace: Path | None = None, wall: float = 120) -> subprocess.CompletedProcess[str]:
-        """`vsh run` (headless) of `bash -c line` or argv in the sandbox."""
-        ws = workspace or self.workspace
-        opts = ["--workspace", str(ws), "--context", "headless"]
-        args = ["run", *opts, *(["-c", line] if argv is None else ["--", *argv])]
-        return run_vsh(args, self.vsh_home, env=self.environ, timeout=wall)
+Box = SandboxBox
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,8 @@
 """Every case of shared/redteam-public/sandbox.md, run in the REAL bubblewrap sandbox, with the host
 checked afterwards. A fake HOME is seeded with credential files and shell start-up files.
 
-Runs go through `vsh run` when the decision engine is installed (config auto-approves everything:
-these tests attack the sandbox, not the rules); until then through vshell.runner.run_spec in a
-subprocess, the same path `vsh run` takes after its decision.
+Runs go through the real `vsh run` (config auto-approves everything: these tests attack the
+sandbox, not the rules).
 """
 
 from __future__ import annotations
@@ -18,40 +17,12 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import REDTEAM, needs_bwrap, run_vsh, stop_warm, vsh_env
+from conftest import REDTEAM, SandboxBox, needs_bwrap, stop_warm, vsh_env
 
 pytestmark = [needs_bwrap, pytest.mark.sandbox]
-
-DECIDER = importlib.util.find_spec("vshell.classify") is not None and \
-    importlib.util.find_spec("vshell.approval") is not None
-
-# Stand-in for `vsh run` while the decision engine is missing: everything after the decision.
-DRIVER = r"""
-import sys
-from pathlib import Path
-from vshell.cli import _report
-from vshell.environment import Environment
-from vshell.errors import VshError
-from vshell.runner import run_spec
-from vshell.sandbox import build_spec, ensure_available, resolve_cwd, resolve_workspace
-from vshell.sandbox_spec import NetworkPolicy
-env = Environment()
-try:
-    config = env.config()
-    ws = resolve_workspace(env, config, sys.argv[1])
-    cwd = resolve_cwd(ws, sys.argv[2] or None)
-    timeout = float(sys.argv[3]) if sys.argv[3] else None
-    ensure_available(env.paths)
-    spec = build_spec(env, config, argv=sys.argv[4:], workspace=ws, cwd=cwd, network=NetworkPolicy())
-    sys.exit(run_spec(spec, timeout=timeout))
-except VshError as e:
-    _report(env, e)
-    sys.exit(int(e.exit_code))
-"""
 
 SECRETS = {
     ".ssh/id_rsa": "-----BEGIN OPENSSH PRIVATE KEY----- SECRET-SSH-KEY",
@@ -74,37 +45,7 @@ SECRETS = {
 STARTUP = {".bashrc": "# user bashrc\n"}
 
 
-@dataclass
-class Box:
-    home: Path
-    workspace: Path
-    vsh_home: Path
-    environ: dict[str, str]
-
-    def run(self, line: str | None = None, *, argv: list[str] | None = None, cwd: str = "",
-            timeout: float | None = None, extra_env: dict[str, str] | None = None,
-            input: str | None = None, wall: float = 60) -> subprocess.CompletedProcess[str]:
-        """Run `bash -c line` (or argv) in the sandbox; returns the finished vsh process."""
-        env = {**self.environ, **(extra_env or {})}
-        target = argv if argv is not None else ["bash", "-c", line or ""]
-        if DECIDER:
-            opts = ["--workspace", str(self.workspace), "--context", "headless"]
-            if cwd:
-                opts += ["--cwd", cwd]
-            if timeout is not None:
-                opts += ["--timeout", str(timeout)]
-            args = ["run", *opts, *(["-c", line] if argv is None else ["--", *argv])]
-            return run_vsh(args, self.vsh_home, env=env, input=input, timeout=wall)
-        return subprocess.run(
-            [sys.executable, "-c", DRIVER, str(self.workspace), cwd, "" if timeout is None else str(timeout),
-             *target], env=env, capture_output=True, text=True, input=input, timeout=wall)
-
-    def command(self, line: str) -> list[str]:
-        """The argv (a child process) that runs `line` in the sandbox, for pty and signal tests."""
-        if DECIDER:
-            return [sys.executable, "-m", "vshell", "run", "--workspace", str(self.workspace),
-                    "--context", "headless", "-c", line]
-        return [sys.executable, "-c", DRIVER, str(self.workspace), "", "", "bash", "-c", line]
+Box = SandboxBox
 
 
 def make_box(tmp_path: Path, vsh_home: Path, *, workspace: Path | None = None,
@@ -599,7 +540,7 @@ def test_b13_namespaces_refused_by_seccomp_exits_125(box: Box) -> None:
 PROXY = importlib.util.find_spec("vshell.proxy.client") is not None
 
 
-@pytest.mark.skipif(not (PROXY and DECIDER), reason="the egress proxy or the decision engine is missing")
+@pytest.mark.skipif(not PROXY, reason="the egress proxy is missing")
 def test_b11_the_only_way_out_is_the_proxy(tmp_path: Path, vsh_home: Path) -> None:
     """A host HTTP server pinned with [proxy] resolve is reachable through the proxy, never directly;
     the command cannot open unix sockets even though the forwarder in front of it can."""
@@ -638,7 +579,7 @@ def test_b11_the_only_way_out_is_the_proxy(tmp_path: Path, vsh_home: Path) -> No
         srv.server_close()
 
 
-@pytest.mark.skipif(not (PROXY and DECIDER), reason="the egress proxy or the decision engine is missing")
+@pytest.mark.skipif(not PROXY, reason="the egress proxy is missing")
 def test_b11_command_cannot_take_over_the_forwarder(tmp_path: Path, vsh_home: Path) -> None:
     """The forwarder in front of the command may open unix sockets; the command runs as the same
     user, so the forwarder makes itself non-dumpable: its memory and environment cannot be read or
@@ -669,7 +610,6 @@ IO_URING_PROBE = ("import ctypes\n"
 
 
 @pytest.mark.skipif(os.uname().machine != "x86_64", reason="the probe uses x86_64's syscall number")
-@pytest.mark.skipif(not DECIDER, reason="the decision engine is missing")
 def test_io_uring_is_refused_inside(tmp_path: Path, vsh_home: Path) -> None:
     """io_uring's operations bypass syscall filtering, so the sandbox refuses to create one. The
     host baseline shows the kernel offers it (else the refusal would prove nothing)."""
