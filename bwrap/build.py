@@ -42,6 +42,7 @@ from vshell.sandbox_spec import (
     INSIDE_RUN_DIR,
     SandboxSpec,
     inside_forwarder,
+    under,
 )
 
 # Only these binaries: a `bwrap` found through PATH could be anyone's, and no variable may pick it.
@@ -75,10 +76,6 @@ PROC_MASKED_FILES: tuple[str, ...] = ("/proc/kcore", "/proc/keys", "/proc/key-us
 PRIVATE_ROOTS: tuple[Path, ...] = (Path("/tmp"), Path("/var/tmp"), Path("/run"))
 
 
-def _under(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
-
-
 def _hide(path: Path, is_dir: bool) -> list[str]:
     if is_dir:
         return ["--tmpfs", str(path), "--remount-ro", str(path)]
@@ -90,6 +87,13 @@ def _pairs(flag: str, paths: Iterable[Path]) -> list[str]:
     for p in paths:
         out += [flag, str(p), str(p)]
     return out
+
+
+def namespace_flags(disable_userns: bool) -> list[str]:
+    """Every namespace unshared, and with `disable_userns` none creatable inside (a nested user
+    namespace hands out a full set of capabilities over new mounts and network stacks: kernel attack
+    surface a command never needs; bubblewrap 0.8 and later only)."""
+    return [*NAMESPACE_FLAGS, *(["--disable-userns"] if disable_userns else [])]
 
 
 def system_mounts() -> list[str]:
@@ -115,11 +119,11 @@ def mounts(spec: SandboxSpec, hidden_dirs: frozenset[Path]) -> list[str]:
     for root in PRIVATE_ROOTS:
         argv += ["--tmpfs", str(root)]
     argv += ["--tmpfs", "/dev/shm"]
-    if any(_under(spec.home, r) for r in PRIVATE_ROOTS) and not _under(spec.home, spec.workspace):
+    if any(under(spec.home, r) for r in PRIVATE_ROOTS) and not under(spec.home, spec.workspace):
         argv += ["--ro-bind-try", str(spec.home), str(spec.home)]
 
     hidden = list(dict.fromkeys([*spec.hidden, *([spec.state_root] if spec.state_root else [])]))
-    around = [h for h in hidden if _under(spec.workspace, h)]
+    around = [h for h in hidden if under(spec.workspace, h)]
     inner = [h for h in hidden if h not in around]
     for h in around:
         argv += ["--tmpfs", str(h)]
@@ -163,9 +167,7 @@ def build_argv(
 ) -> list[str]:
     """The complete bwrap command line for `spec`.
 
-    disable_userns: no user namespace can be created inside (a nested one hands out a full set of
-      capabilities over new mounts and network stacks: kernel attack surface a command never
-      needs). Only bubblewrap 0.8 and later can; the caller says whether this one can.
+    disable_userns: see namespace_flags; the caller says whether this bubblewrap can.
 
     seccomp_fd: an fd (inherited by bwrap) holding `seccomp_program()`; None adds no filter.
     status_fd: an fd bwrap writes JSON status to (`child-pid` once the sandbox is set up): lets the
@@ -177,7 +179,7 @@ def build_argv(
     for name, p in (("workspace", spec.workspace), ("cwd", spec.cwd), ("home", spec.home)):
         if not p.is_absolute():
             raise ValueError(f"{name} must be absolute: {p}")
-    if not _under(spec.cwd, spec.workspace):
+    if not under(spec.cwd, spec.workspace):
         raise ValueError(f"cwd {spec.cwd} is outside the workspace {spec.workspace}")
     dirs = hidden_dirs if hidden_dirs is not None else frozenset(
         [*spec.hidden, *([spec.state_root] if spec.state_root else [])])
@@ -187,8 +189,7 @@ def build_argv(
     for key, value in spec.env.items():
         if not key or "=" in key or "\0" in key or "\0" in value:
             raise ValueError(f"environment name or value not representable: {key!r}")
-    argv = [bwrap, *NAMESPACE_FLAGS, *(["--disable-userns"] if disable_userns else []), *mounts(spec, dirs),
-            "--chdir", str(spec.cwd)]
+    argv = [bwrap, *namespace_flags(disable_userns), *mounts(spec, dirs), "--chdir", str(spec.cwd)]
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
     if status_fd is not None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vshell.errors import SandboxUnavailable
+from vshell.sandbox_spec import under
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 # How many directories of the current branch a walk keeps open. Deeper ones are closed and found
@@ -670,11 +671,6 @@ def _dest_dir(root: Path, rel: Rel) -> int:
         os.close(fd)
         raise
     return fd
-
-
-def under(p: Path, root: Path) -> bool:
-    """Whether `p` is `root` or below it (lexically)."""
-    return p == root or root in p.parents
 
 
 @functools.lru_cache(maxsize=8)

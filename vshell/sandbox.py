@@ -26,9 +26,8 @@ from vshell.protected import (
     Unprotectable,
     protected_refusal,
     scan_workspace,
-    under,
 )
-from vshell.sandbox_spec import CREDENTIAL_STORES, PROTECTED_NAMES, NetworkPolicy, SandboxSpec
+from vshell.sandbox_spec import CREDENTIAL_STORES, PROTECTED_NAMES, NetworkPolicy, SandboxSpec, under
 from vshell.state import StatePaths, atomic_write
 
 # ---------------------------------------------------------------------------------------------------
@@ -413,7 +412,7 @@ def probe(paths: StatePaths, *, fresh: bool = False) -> str:
     import socket
     import subprocess
 
-    from vshell.bwrap.build import NAMESPACE_FLAGS, system_mounts
+    from vshell.bwrap.build import namespace_flags, system_mounts
 
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
@@ -425,7 +424,7 @@ def probe(paths: StatePaths, *, fresh: bool = False) -> str:
         script = (f"exec 3<>/dev/tcp/127.0.0.1/{port} && echo reached; "
                   "(exec 4>>/proc/sys/kernel/core_pattern) 2>/dev/null && echo sysctl-writable; "
                   f"[ -r /proc/1/cmdline ] && echo {_PROBE_MARK}")
-        argv = [bwrap, *NAMESPACE_FLAGS, *(["--disable-userns"] if _userns_flag(bwrap) else []), *system_mounts(),
+        argv = [bwrap, *namespace_flags(_userns_flag(bwrap)), *system_mounts(),
                 "--", "/bin/bash", "--noprofile", "--norc", "-c", script]
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=20, env={})

@@ -106,6 +106,12 @@ CREDENTIAL_STORES: tuple[str, ...] = (
 )
 
 
+
+def under(p: Path, root: Path) -> bool:
+    """Whether `p` is `root` or below it (lexically): the spec's paths are resolved already."""
+    return p == root or root in p.parents
+
+
 @dataclass(frozen=True)
 class NetworkPolicy:
     """How the sandbox reaches the outside.
