@@ -64,6 +64,7 @@ from vshell.credentials import Credential, CredentialStore
 from vshell.errors import VshError
 from vshell.secret import Secret
 from vshell.state import StatePaths, atomic_write
+from vshell.supervise import reset_inherited_signals
 
 logger = logging.getLogger("vsh.proxy.daemon")
 
@@ -752,6 +753,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vshell.proxy.daemon",
                                      description="vsh's egress proxy daemon (started by vsh itself).")
     parser.parse_args(argv)
+    reset_inherited_signals()
     debug = os.environ.get("LOG_LEVEL", "").lower() == "debug"
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")

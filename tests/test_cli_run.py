@@ -5,6 +5,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -119,6 +123,33 @@ def test_argv_runs_exactly_and_the_decided_line_is_its_shlex_join(tmp_path: Path
     import shlex
 
     assert any(e.get("line") == shlex.join(weird) for e in lines)
+
+
+def _hostile_signal_state() -> None:
+    """What a careless parent may hand vsh: SIGCHLD ignored (children reaped by the kernel, exit
+    statuses lost) and SIGTERM/SIGINT blocked (inherited by everything vsh starts)."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+
+
+@needs_decider
+@needs_bwrap
+def test_inherited_signal_state_cannot_hide_an_exit_status_or_shield_the_command(tmp_path: Path,
+                                                                                 vsh_home: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    config(vsh_home, '[approval]\nauto_approve_up_to = "high"\n')
+    base = [sys.executable, "-m", "vshell", "run", "--workspace", str(ws)]
+    env = vsh_env(vsh_home)
+    r = subprocess.run([*base, "--", "sh", "-c", "grep '^SigBlk' /proc/self/status; exit 3"], env=env,
+                       capture_output=True, text=True, timeout=60, preexec_fn=_hostile_signal_state)
+    assert r.returncode == 3, r
+    assert r.stdout == "SigBlk:\t0000000000000000\n"
+    started = time.monotonic()
+    r = subprocess.run([*base, "--timeout", "1", "--", "sleep", "30"], env=env, capture_output=True, text=True,
+                       timeout=60, preexec_fn=_hostile_signal_state)
+    assert r.returncode == 124, r
+    assert time.monotonic() - started < 15
 
 
 @needs_decider

@@ -58,6 +58,9 @@ def exit_code_for(err: VshError, *, run_like: bool) -> int:
 def main(argv: list[str] | None = None, env: Environment | None = None) -> Any:
     """Entry point: run the CLI and map every outcome to an exit status."""
     args = sys.argv[1:] if argv is None else argv
+    from vshell.supervise import reset_inherited_signals
+
+    reset_inherited_signals()
     if env is None:
         from vshell import runfast
 

@@ -359,7 +359,9 @@ def main() -> int:
 
     from vshell.environment import Environment
     from vshell.state import make_private_dirs
+    from vshell.supervise import reset_inherited_signals
 
+    reset_inherited_signals()
     os.chdir("/")
     os.umask(0o077)
     env = Environment()

@@ -27,6 +27,16 @@ TIMEOUT_STATUS = 124  # as timeout(1)
 PENDING_POLL = 0.01  # seconds between looks for the command while a signal waits for it
 
 
+def reset_inherited_signals() -> None:
+    """Undo the signal state a parent may hand vsh across exec: an ignored SIGCHLD (the kernel then
+    reaps children itself, so no exit status can be read and a run would seem to succeed) and
+    blocked signals (a command that cannot see SIGTERM or SIGINT could not be stopped). Every vsh
+    process that starts others calls this first."""
+    if _signal.getsignal(_signal.SIGCHLD) == _signal.SIG_IGN:
+        _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
+
+
 class TimedOut(Exception):
     """Child.wait ran out of time."""
 
