@@ -57,6 +57,10 @@ NAMESPACE_FLAGS: tuple[str, ...] = (
     "--unshare-cgroup-try",
     "--new-session",  # setsid(): no controlling terminal, so TIOCSTI cannot type into ours
     "--die-with-parent",
+    # No bubblewrap init inside: it would be the one process there outside the seccomp filter, of
+    # the command's uid and dumpable, so the command could rewrite its code through /proc/1/mem and
+    # run unfiltered. pid 1 is vsh's non-dumpable forwarder (proxy mode) or the command itself.
+    "--as-pid-1",
     "--cap-drop",
     "ALL",
     "--hostname",

@@ -329,9 +329,9 @@ def end_spec(spec: SandboxSpec, baseline: frozenset[tuple[int, int]] | None, sta
 
 
 def command_depth(spec: SandboxSpec) -> int:
-    """How far below bubblewrap the command runs: bwrap (outside) -> bwrap (pid 1 inside) ->
-    [proxy forwarder ->] the command."""
-    return 3 if spec.network.mode == "proxy" and sys.platform.startswith("linux") else 2
+    """How far below bubblewrap the command runs: bwrap (outside) -> [proxy forwarder, pid 1
+    inside ->] the command (pid 1 itself without the forwarder: bwrap runs with --as-pid-1)."""
+    return 2 if spec.network.mode == "proxy" and sys.platform.startswith("linux") else 1
 
 
 def run_spec(spec: SandboxSpec, *, timeout: float | None = None, warn: Any = None) -> int:

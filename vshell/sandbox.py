@@ -378,7 +378,7 @@ def check_bind_targets(spec: SandboxSpec) -> None:
 
 _PROBE_MARK = "vsh-probe-ok"
 # Part of the cached success: a probe that checks more invalidates what an older one cached.
-_PROBE_VERSION = "2"  # 2: /proc/sys must not open for writing
+_PROBE_VERSION = "3"  # 2: /proc/sys must not open for writing; 3: --as-pid-1
 _FIX = "install bubblewrap and allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)"
 
 

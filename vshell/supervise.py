@@ -237,9 +237,8 @@ class Supervisor:
                 signal_all([self.proc.pid, *descendants(self.proc.pid, 1)], sig)
             return True
         if self.sandboxed:
-            # bwrap (outside) -> bwrap (pid 1 inside) -> [proxy forwarder ->] the command and its
-            # children. pid 1 of the namespace ignores signals it has no handler for; the forwarder
-            # would relay the signal to the command a second time: both are skipped.
+            # bwrap (outside) -> [proxy forwarder (pid 1 inside) ->] the command and its children.
+            # The forwarder would relay the signal to the command a second time: it is skipped.
             pids = descendants(self.proc.pid, self.command_depth)
             signal_all(pids, sig)
             return bool(pids)
