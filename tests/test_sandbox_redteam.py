@@ -198,6 +198,23 @@ def test_b05_default_workspace_inside_state_root(tmp_path: Path, vsh_home: Path)
     assert (vsh_home / "config.toml").read_text().startswith("[approval]")
 
 
+def test_b05_other_state_roots_of_vsh_are_hidden(tmp_path: Path, vsh_home: Path) -> None:
+    """With $VSH_HOME pointing elsewhere, vsh's default state (the home's and $XDG_DATA_HOME's:
+    rules, vault, the proxy CA's private key) is still vsh's, and still unreadable."""
+    b = make_box(tmp_path, vsh_home)
+    xdg = tmp_path / "xdg-data"
+    for root in (b.home / ".local/share/vsh", xdg / "vsh"):
+        (root / "proxy").mkdir(parents=True)
+        (root / "proxy/mitmproxy-ca.pem").write_text("SECRET-CA-KEY")
+        (root / "rules.db").write_text("SECRET-RULES")
+    b.environ["XDG_DATA_HOME"] = str(xdg)
+    r = b.run(f"cat ~/.local/share/vsh/rules.db ~/.local/share/vsh/proxy/mitmproxy-ca.pem {xdg}/vsh/rules.db "
+              f"{xdg}/vsh/proxy/mitmproxy-ca.pem; ls -a ~/.local/share/vsh {xdg}/vsh; echo end")
+    assert "end" in r.stdout, r
+    assert "SECRET" not in r.stdout + r.stderr
+    assert "rules.db" not in r.stdout and "proxy" not in r.stdout
+
+
 # pub-b06 ------------------------------------------------------------------------------------------
 @pytest.fixture
 def repo(box: Box) -> Path:

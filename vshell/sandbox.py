@@ -231,14 +231,41 @@ def system_secrets() -> list[Path]:
     return out
 
 
-def hidden_paths(home: Path, state_root: Path, extra: Iterable[Path]) -> tuple[Path, ...]:
-    """Credential stores under `home` and configured extras, resolved (a symlinked ~/.aws hides its
-    target); the state root is carried separately in the spec. Absent ones are left out: outside
-    the workspace nothing can create them (the system is read-only)."""
+def account_homes(home: Path) -> list[Path]:
+    """`home` ($HOME) and, when it names another directory, the account's own from the password
+    database: a caller may point $HOME elsewhere, its real credential stores are still there."""
+    import pwd
+
+    homes = [home]
+    with contextlib.suppress(KeyError, OSError):
+        own = _real(Path(pwd.getpwuid(os.getuid()).pw_dir))
+        if own != home and own != Path("/"):
+            homes.append(own)
+    return homes
+
+
+def default_state_roots(homes: Iterable[Path], environ: Mapping[str, str]) -> list[Path]:
+    """Where vsh keeps its state when $VSH_HOME is unset, for each home (and $XDG_DATA_HOME): with
+    $VSH_HOME pointing elsewhere, that state (rules, vault, the proxy CA's key) is still vsh's."""
+    darwin = sys.platform == "darwin"  # the defaults of vshell.runfast.state_root
+    roots = [h / ("Library/Application Support/vsh" if darwin else ".local/share/vsh") for h in homes]
+    xdg = environ.get("XDG_DATA_HOME")
+    if xdg and not darwin:
+        roots.append(Path(xdg) / "vsh")
+    return roots
+
+
+def hidden_paths(homes: Iterable[Path], state_root: Path, extra: Iterable[Path],
+                 other_state: Iterable[Path] = ()) -> tuple[Path, ...]:
+    """Credential stores under each of `homes`, other state roots of vsh and configured extras,
+    resolved (a symlinked ~/.aws hides its target); this run's state root is carried separately in
+    the spec. Absent ones are left out: outside the workspace nothing can create them (the system
+    is read-only)."""
     out: list[Path] = []
-    for p in [*(home / s for s in CREDENTIAL_STORES), *extra]:
+    for p in [*(h / s for h in homes for s in CREDENTIAL_STORES), *other_state, *extra]:
         real = _real(Path(os.path.abspath(p)))
-        if real.exists():  # a dangling symlink hides nothing; its target cannot appear (read-only)
+        # A dangling symlink hides nothing; its target cannot appear (read-only).
+        if real.exists() and real != state_root:
             out.append(real)
     return tuple(dict.fromkeys(out))
 
@@ -248,7 +275,10 @@ def build_spec(env: Environment, config: Config, *, argv: Sequence[str], workspa
     """The spec for one run. `workspace` and `cwd` are already resolved (resolve_workspace/_cwd)."""
     home = caller_home(env.environ)
     state_root = _real(env.paths.ensure())
-    hidden = tuple(dict.fromkeys([*hidden_paths(home, state_root, config.hidden_paths), *system_secrets()]))
+    homes = account_homes(home)
+    other_state = default_state_roots(homes, env.environ)
+    hidden = tuple(dict.fromkeys([*hidden_paths(homes, state_root, config.hidden_paths, other_state),
+                                  *system_secrets()]))
     names = (*PROTECTED_NAMES, *config.readonly_paths)
     try:
         scan = scan_workspace(workspace, names, skip=(state_root, *hidden))
