@@ -381,7 +381,7 @@ def render_profile(spec: SandboxSpec) -> str:
     git_dirs = _unique(_absolute(p, "git directory") for p in spec.git_dirs)
     protected = _unique(
         [
-            *(_absolute(p, "protected path") for p in (*spec.protected_paths, *spec.protected_found)),
+            *(_absolute(p, "protected path") for p in (*spec.protected_paths, *spec.protected_found, *spec.watched)),
             # a git directory not named `.git`: its entries are denied by path, existing or not
             *(posixpath.join(d, name.rstrip("/")) for d in git_dirs for name in GIT_DIR_PROTECTED),
             *(posixpath.join(home, rel) for rel in HOME_NEVER_WRITABLE),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -377,3 +379,122 @@ def test_system_secrets_are_hidden(box: Box) -> None:
     r = box.run(f"for f in {' '.join(files)}; do [ -e $f ] && cat $f; done; echo done")
     assert "done" in r.stdout, r
     assert "root:" not in r.stdout and "PRIVATE KEY" not in r.stdout, r.stdout
+
+
+# A run whose vsh is killed, and a quarantine that cannot copy ----------------------------------------
+def test_killing_vsh_does_not_skip_the_after_run_check(tmp_path: Path, marker: Path) -> None:
+    """A harness's timeout SIGKILLs vsh: --die-with-parent ends the sandbox, but the check that moves
+    what the run planted never ran. The next run (in any workspace) finishes it before anything
+    else, so host git never runs the planted hook and the planted file is never taken for an old one."""
+    home = tmp_path / "home"
+    home.mkdir()
+    vsh_home = tmp_path / "vsh-home"
+    vsh_home.mkdir(mode=0o700)
+    (vsh_home / "config.toml").write_text('[approval]\nauto_approve_up_to = "high"\n')
+    environ = vsh_env(vsh_home, HOME=str(home))
+    ws = tmp_path / "ws"
+    init_repo(ws, home)
+    shutil.rmtree(ws / ".git/hooks")  # absent when the run starts, so the run may make it
+    line = (f"mkdir -p .git/hooks && {HOOK.format(m=marker)} > .git/hooks/pre-commit && "
+            "chmod +x .git/hooks/pre-commit && echo evil > .envrc && echo ready && exec sleep 600")
+    proc = subprocess.Popen([sys.executable, "-m", "vshell", "run", "--workspace", str(ws), "-c", line],
+                            env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "ready\n", proc.stderr.read() if proc.stderr else ""
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    other = tmp_path / "other"
+    other.mkdir()
+    box = Box(home, other, vsh_home, environ)
+    r = box.run("true")
+    assert r.returncode == 0, r
+    assert not (ws / ".envrc").exists()
+    assert not (ws / ".git/hooks/pre-commit").exists()
+    use_repo_on_host(ws, home)
+    assert not marker.exists(), "host git ran a hook planted by a run whose vsh was killed"
+    assert not list((vsh_home / "run/pending").glob("*.json"))
+    stop_daemon(vsh_home)
+    stop_warm(vsh_home)
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="needs a second filesystem (/dev/shm)")
+def test_quarantine_across_filesystems_never_copies(tmp_path: Path) -> None:
+    """$VSH_HOME on another filesystem than the workspace: a move would be a copy, and a FIFO (or a
+    full disk) stops a copy half-way with the original left in place. The path is renamed beside
+    itself instead, to a name no host tool reads."""
+    home = tmp_path / "home"
+    home.mkdir()
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    vsh_home = Path(tempfile.mkdtemp(dir="/dev/shm", prefix="vsh-test-"))
+    try:
+        if os.stat(vsh_home).st_dev == os.stat(ws).st_dev:
+            pytest.skip("/dev/shm is on the workspace's filesystem here")
+        (vsh_home / "config.toml").write_text('[approval]\nauto_approve_up_to = "high"\n')
+        box = Box(home, ws, vsh_home, vsh_env(vsh_home, HOME=str(home)))
+        r = box.run("mkdir -p sub/.vscode && echo '{\"tasks\": []}' > sub/.vscode/tasks.json && "
+                    "mkfifo sub/.vscode/zz && echo '. evil' > .envrc && echo made")
+        assert "made" in r.stdout and r.returncode == 0, r
+        assert not (ws / "sub/.vscode").exists() and not (ws / ".envrc").exists()
+        aside = [p.name for p in (ws / "sub").iterdir()]
+        assert len(aside) == 1 and aside[0].startswith(".vscode.vsh-quarantined-"), aside
+        assert (ws / "sub" / aside[0] / "tasks.json").is_file()
+        stop_daemon(vsh_home)
+        stop_warm(vsh_home)
+    finally:
+        shutil.rmtree(vsh_home, ignore_errors=True)
+
+
+# Paths the repository's own config names: hook directories and included config files ----------------
+def test_husky_hook_directories_are_read_only(box: Box, marker: Path) -> None:
+    """husky 9 sets core.hooksPath to .husky/_, whose hooks run the scripts in .husky/: both are
+    code host git runs, so both are protected like .git/hooks."""
+    init_repo(box.workspace, box.home)
+    (box.workspace / ".husky/_").mkdir(parents=True)
+    (box.workspace / ".husky/_/h").write_text("#!/bin/sh\n")
+    host_git(box.workspace, "config", "core.hooksPath", ".husky/_", home=box.home).check_returncode()
+    r = box.run(f"{HOOK.format(m=marker)} > .husky/_/pre-commit; echo a=$?; "
+                f"{HOOK.format(m=marker)} > .husky/pre-commit; echo b=$?; chmod +x .husky/_/pre-commit")
+    assert "a=1" in r.stdout and "b=1" in r.stdout, r
+    use_repo_on_host(box.workspace, box.home)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("key", ["include.path", "includeIf.gitdir:/.path"])
+def test_included_config_files_in_the_workspace_are_read_only(box: Box, marker: Path, key: str) -> None:
+    init_repo(box.workspace, box.home)
+    (box.workspace / "shared.cfg").write_text("[user]\n\tname = t\n")
+    host_git(box.workspace, "config", key, "../shared.cfg", home=box.home).check_returncode()
+    r = box.run(f"{FSMONITOR.format(m=marker)} >> shared.cfg; echo w=$?")
+    assert "w=1" in r.stdout, r
+    use_repo_on_host(box.workspace, box.home)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(("key", "value", "made"), [
+    ("core.hooksPath", "githooks", "githooks"),
+    ("include.path", "../local.cfg", "local.cfg"),
+    ("includeIf.gitdir:/.path", "../cfg/extra.cfg", "cfg/extra.cfg"),
+])
+def test_absent_paths_the_config_names_do_not_survive_the_run(box: Box, marker: Path, key: str, value: str,
+                                                              made: str) -> None:
+    init_repo(box.workspace, box.home)
+    host_git(box.workspace, "config", key, value, home=box.home).check_returncode()
+    plant = (f"mkdir -p githooks && {HOOK.format(m=marker)} > githooks/pre-commit && chmod +x githooks/pre-commit"
+             if made == "githooks" else f"mkdir -p cfg && {FSMONITOR.format(m=marker)} > {made}")
+    r = box.run(f"{plant} && echo made")
+    assert "made" in r.stdout, r
+    assert not (box.workspace / made).exists(), r.stderr
+    use_repo_on_host(box.workspace, box.home)
+    assert not marker.exists()
+
+
+def test_config_reader_finds_the_path_keys_as_git_reads_them() -> None:
+    from vshell.protected import config_paths
+
+    text = ('[core]\n\thooksPath = .husky/_\n[include]\n  path = "../a b.cfg" ; a comment\n'
+            '[includeIf "gitdir:~/w/"]\n\tpath = x\\\\y.cfg\n[CORE] HooksPath=h # c\n[user]\n path = not-a-path-key\n')
+    assert config_paths(text) == [("core", ".husky/_"), ("include", "../a b.cfg"), ("includeif", "x\\y.cfg"),
+                                  ("core", "h")]

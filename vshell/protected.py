@@ -34,6 +34,9 @@ FD_WINDOW = 64
 MAX_MOUNT_PATH = 4000
 MAX_GITFILE = 1 << 20  # git ignores a larger `.git` file ("too large to be a .git file")
 MAX_SYMLINK_HOPS = 40  # as the kernel's ELOOP limit
+# What a quarantined path is renamed to, beside itself, when $VSH_HOME is on another filesystem
+# (NAME + ASIDE_MARK + run id): a name no shell, editor, git or direnv reads.
+ASIDE_MARK = ".vsh-quarantined-"
 
 Rel = tuple[str, ...]  # path components below the workspace
 
@@ -41,12 +44,14 @@ Rel = tuple[str, ...]  # path components below the workspace
 @dataclass(frozen=True)
 class Scan:
     """Existing protected paths (`found`, with their (dev, ino) in `ids`), the directories bound onto
-    themselves (`pinned`) and the git directories not named `.git` (`git_dirs`, see SandboxSpec)."""
+    themselves (`pinned`), the git directories not named `.git` (`git_dirs`) and the absent paths a
+    repository's config names (`watched`): see SandboxSpec."""
 
     found: tuple[Path, ...]
     pinned: tuple[Path, ...]
     ids: frozenset[tuple[int, int]]
     git_dirs: tuple[Path, ...] = ()
+    watched: tuple[Path, ...] = ()  # named by a repository's config, absent at the start (see SandboxSpec)
 
 
 def _name_table(names: Sequence[str]) -> dict[str, tuple[tuple[str, ...], ...]]:
@@ -298,9 +303,9 @@ def inner_git_dirs(gitdir: Path) -> list[Path]:
         os.close(fd)
 
 
-def read_gitfile(dir_fd: int, name: str = ".git") -> str | None:
-    """The pointer of the `gitdir: POINTER` file `name` in `dir_fd`, read as git reads it (trailing
-    CR/LF dropped, up to a NUL); None when it is not a regular file, unreadable or not a pointer."""
+def _read_regular(dir_fd: int, name: str, limit: int) -> bytes | None:
+    """The first `limit` + 1 bytes at most of regular file `name` in `dir_fd` (symlinks not
+    followed); None when it is not a regular file or unreadable."""
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
     except OSError:
@@ -309,22 +314,81 @@ def read_gitfile(dir_fd: int, name: str = ".git") -> str | None:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
         data = b""
-        while len(data) <= MAX_GITFILE:
+        while len(data) <= limit:
             chunk = os.read(fd, 65536)
             if not chunk:
                 break
             data += chunk
+        return data
     except OSError:
         return None
     finally:
         os.close(fd)
-    if len(data) > MAX_GITFILE or not data.startswith(b"gitdir: "):
+
+
+def read_gitfile(dir_fd: int, name: str = ".git") -> str | None:
+    """The pointer of the `gitdir: POINTER` file `name` in `dir_fd`, read as git reads it (trailing
+    CR/LF dropped, up to a NUL); None when it is not a regular file, unreadable or not a pointer."""
+    data = _read_regular(dir_fd, name, MAX_GITFILE)
+    if data is None or len(data) > MAX_GITFILE or not data.startswith(b"gitdir: "):
         return None
     pointer = data.rstrip(b"\r\n")[8:].split(b"\0", 1)[0]
     return os.fsdecode(pointer) if pointer else None
 
 
-def _pointer_target(workspace: Path, rel: Rel, pointer: str) -> Rel | None:
+# Keys of a git config whose value is a path git runs or reads more config from: core.hooksPath
+# (husky and friends point it into the worktree) and include.path / includeIf.<cond>.path (a file
+# of more config: core.fsmonitor, aliases, hooksPath...). (section, key), lower-cased as git compares.
+CONFIG_PATH_KEYS = frozenset({("core", "hookspath"), ("include", "path"), ("includeif", "path")})
+MAX_CONFIG = 1 << 20
+MAX_INCLUDE_DEPTH = 10  # as git's own limit
+SPECIAL_GIT = ".git"
+HUSKY_DIR = "_"  # husky 9 sets core.hooksPath to .husky/_, whose hooks run the scripts in .husky/
+
+
+def config_paths(text: str) -> list[tuple[str, str]]:
+    """(section, value) of every CONFIG_PATH_KEYS entry in git config TEXT. A small reader of git's
+    format (sections `[s]`, `[s "sub"]`, `[s.sub]`; `key = value` with quotes, escapes and
+    comments); what it cannot read it passes over (git refuses such a file anyway)."""
+    out: list[tuple[str, str]] = []
+    section = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("["):
+            end = line.find("]")
+            if end < 0:
+                continue
+            section = line[1:end].strip().split(None, 1)[0].split(".", 1)[0].lower() if line[1:end].strip() else ""
+            line = line[end + 1:].strip()
+        if not line or line[0] in "#;" or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        if (section, key.strip().lower()) in CONFIG_PATH_KEYS:
+            out.append((section, _config_value(value)))
+    return out
+
+
+def _config_value(text: str) -> str:
+    """A config value as git reads it: quotes removed, backslash escapes applied, comments cut."""
+    out: list[str] = []
+    quoted = False
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == '"':
+            quoted = not quoted
+        elif c == "\\" and i + 1 < len(text):
+            i += 1
+            out.append({"n": "\n", "t": "\t", "b": "\b"}.get(text[i], text[i]))
+        elif c in "#;" and not quoted:
+            break
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out).strip()
+
+
+def _pointer_target(workspace: Path, rel: Rel, pointer: str, what: str = "") -> Rel | None:
     """Where `gitdir: POINTER` in the `.git` file of WORKSPACE/REL leads (relative to that
     directory, as git resolves it), as components below the workspace; None when outside it (where
     nothing is writable) or unresolvable. Resolved a component at a time as the kernel would; a
@@ -353,9 +417,9 @@ def _pointer_target(workspace: Path, rel: Rel, pointer: str) -> Rel | None:
         if stat.S_ISLNK(st.st_mode):
             if under(nxt, workspace):
                 raise ProtectedSymlink(
-                    f"refusing to start: {nxt} is a symlink on the way to the git directory that "
-                    f"{workspace.joinpath(*rel, '.git')} points to",
-                    hint="point the .git file at the real directory (a symlink cannot be protected)")
+                    f"refusing to start: {nxt} is a symlink on the way to "
+                    f"{what or f'the git directory that {workspace.joinpath(*rel, SPECIAL_GIT)} points to'}",
+                    hint="replace the symlink with the real directory (a symlink cannot be protected)")
             hops += 1
             if hops > MAX_SYMLINK_HOPS:
                 return None
@@ -436,12 +500,51 @@ def scan_workspace(workspace: Path, names: Sequence[str], *, skip: Iterable[Path
             for o in opened:
                 os.close(o)
 
+    # (section, value, directory of the config file, worktree top, include depth)
+    named_by_config: list[tuple[str, str, Rel, Rel, int]] = []
+
+    def read_config(dir_fd: int, name: str, config_dir: Rel, top: Rel, depth: int) -> None:
+        data = _read_regular(dir_fd, name, MAX_CONFIG)
+        if data is not None and len(data) <= MAX_CONFIG:
+            for section, value in config_paths(data.decode("utf-8", "surrogateescape")):
+                named_by_config.append((section, value, config_dir, top, depth))
+
     def protect_git_dir(fd: int, rel: Rel) -> None:
         if rel:
             pinned[rel] = None
         for git_fd, git_rel in _git_dir_and_inner(fd, rel, None):
             for rest in git_rests:
                 take(git_fd, git_rel, rest)
+            top = git_rel[:-1] if git_rel and git_rel[-1] == SPECIAL_GIT else git_rel
+            for name in ("config", "config.worktree"):
+                read_config(git_fd, name, git_rel, top, 0)
+
+    def protect_config_named(root: int) -> list[Rel]:
+        """Paths in the workspace that the repositories' config names (hook directories, included
+        config files, and what those include): existing ones are protected like `.git/hooks`;
+        all are returned (the absent ones are watched: moved away if the run makes them)."""
+        targets: dict[Rel, None] = {}
+        while named_by_config:
+            section, value, config_dir, top, depth = named_by_config.pop()
+            if not value or value.startswith("~"):
+                continue  # the home: outside the workspace, read-only
+            target = _pointer_target(workspace, top if section == "core" else config_dir, value,
+                                     f"{value!r}, named by the git config in {workspace.joinpath(*config_dir)}")
+            if not target or target in targets or any(_relunder(target, s) for s in skipped):
+                continue
+            targets[target] = None
+            if section == "core" and target[-1] == HUSKY_DIR:
+                targets[target[:-1]] = None
+            elif section != "core" and depth < MAX_INCLUDE_DEPTH:
+                parent = _open_rel(root, target[:-1])
+                if parent is not None:
+                    try:
+                        read_config(parent, target[-1], target[:-1], top, depth + 1)
+                    finally:
+                        os.close(parent)
+        for target in targets:
+            take(root, (), target)
+        return list(targets)
 
     skip_at: dict[Rel, set[str]] = {}
     for r in skipped:
@@ -490,13 +593,14 @@ def scan_workspace(workspace: Path, names: Sequence[str], *, skip: Iterable[Path
                     protect_git_dir(fd, target)
                 finally:
                     os.close(fd)
+        watched = {t: None for t in protect_config_named(root) if t not in found}
     finally:
         os.close(root)
 
     def paths(rels: Iterable[Rel]) -> tuple[Path, ...]:
         return tuple(workspace.joinpath(*r) for r in rels)
 
-    return Scan(paths(found), paths(pinned), frozenset(ids), paths(git_dirs))
+    return Scan(paths(found), paths(pinned), frozenset(ids), paths(git_dirs), paths(watched))
 
 
 def quarantine_new_protected(workspace: Path, names: Sequence[str], before: Scan, state_root: Path,
@@ -507,10 +611,12 @@ def quarantine_new_protected(workspace: Path, names: Sequence[str], before: Scan
     protected name and a new identity was created inside the sandbox (a fresh `.envrc`, a
     `.vscode/tasks.json` in a new directory, a `.git/hooks` after `mv .git .g`, a `config` in a
     directory made to look like a git directory). Host tools must never see it, so it goes to
-    $VSH_HOME/quarantine/RUN_ID/ (kept for the person to inspect). A symlink standing where a
+    $VSH_HOME/quarantine/RUN_ID/ (kept for the person to inspect; renamed beside itself, NAME +
+    ASIDE_MARK + RUN_ID, when $VSH_HOME is on another filesystem). A symlink standing where a
     protected name's directory belongs (`x/.git -> elsewhere`, `.config -> elsewhere`) is moved
     itself: nothing outside the workspace is ever looked into or moved. The git directories of
-    `before.git_dirs` are checked even where the walk does not reach them.
+    `before.git_dirs` and the paths of `before.watched` are checked even where the walk does not
+    reach them.
 
     Returns (from, to) pairs; `to` is None when a path could not be checked or moved (the caller must
     say so loudly). Errors are per entry: the walk always goes to the end.
@@ -543,9 +649,13 @@ def quarantine_new_protected(workspace: Path, names: Sequence[str], before: Scan
             except OSError as e:
                 if e.errno != errno.EXDEV:
                     raise
-                import shutil  # another filesystem: copy and remove, through the descriptors
-
-                shutil.move(f"/proc/self/fd/{parent}/{name}", f"/proc/self/fd/{dest}/{name}")
+                # $VSH_HOME is on another filesystem. Never copy (a FIFO, a socket or a full disk
+                # would stop a copy half-way, leaving the original in place): a rename in the same
+                # directory cannot cross filesystems, and no host tool reads the name it gets.
+                aside = f"{name}{ASIDE_MARK}{run_id}"
+                os.rename(name, aside, src_dir_fd=parent, dst_dir_fd=parent)
+                moved.append((workspace.joinpath(*rel, name), workspace.joinpath(*rel, aside)))
+                return
         except OSError:
             failed((*rel, name))
             return
@@ -651,6 +761,10 @@ def quarantine_new_protected(workspace: Path, names: Sequence[str], before: Scan
             rel = _rel(workspace, p)
             if rel is not None:
                 check_chain(root, rel)
+        for p in before.watched:  # absent at the start, named by a repository's config
+            rel = _rel(workspace, p)
+            if rel:
+                check(root, (), rel)
     finally:
         os.close(root)
     return moved

@@ -13,14 +13,16 @@ import contextlib
 import os
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from vshell import pending
 from vshell.environment import Environment
 from vshell.errors import CredentialError, ProxyUnavailable, SandboxUnavailable, UsageError, VshError
+from vshell.pending import Journal
+from vshell.protected import Scan
 from vshell.sandbox import resolve_cwd, resolve_workspace
 from vshell.sandbox_spec import (
     INSIDE_FORWARDER,
@@ -281,23 +283,43 @@ def wrap_for_network(spec: SandboxSpec) -> SandboxSpec:
 # Process control (vshell.supervise): the same code supervises in-process runs and the thin client's
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """What end_spec compares with: the (dev, ino) of the protected paths that existed at the start,
+    and (Linux) the journal that keeps the after-run check owed if this process dies first."""
+
+    ids: frozenset[tuple[int, int]]
+    journal: Journal | None = None
+
+    def discard(self) -> None:
+        """The sandbox never started: no check is owed."""
+        if self.journal is not None:
+            pending.done(self.journal)
+
+
 def begin_spec(spec: SandboxSpec, *, seccomp_fd: int | None = None,
-               status_fd: int | None = None) -> tuple[list[str], frozenset[tuple[int, int]] | None]:
+               status_fd: int | None = None) -> tuple[list[str], Baseline]:
     """Just before the start: refuse symlinked bind targets, note the protected files that exist
-    (the baseline end_spec compares with) and build the backend's argv."""
+    (the baseline end_spec compares with), journal the after-run check and build the backend's argv."""
     from vshell.sandbox import backend_argv, check_bind_targets
 
     check_bind_targets(spec)
-    baseline = _baseline(spec)
-    return backend_argv(spec, seccomp_fd=seccomp_fd, status_fd=status_fd), baseline
+    ids = _baseline(spec)
+    argv = backend_argv(spec, seccomp_fd=seccomp_fd, status_fd=status_fd)
+    journal = None
+    if sys.platform.startswith("linux") and spec.state_root is not None:
+        journal = pending.begin(spec.state_root, spec.workspace, spec.protected_names,
+                                _scan_of(spec, ids))
+    return argv, Baseline(ids, journal)
 
 
-def end_spec(spec: SandboxSpec, baseline: frozenset[tuple[int, int]] | None, status: int, *,
+def end_spec(spec: SandboxSpec, baseline: Baseline, status: int, *,
              started: bool, note: Callable[[str], None]) -> int:
     """Just after the run: SandboxUnavailable (125) when the sandbox never started (bubblewrap's own
     failure is not the command's status); else move the protected names the run created to
-    $VSH_HOME/quarantine and return the command's status."""
+    $VSH_HOME/quarantine and return the command's status (VshError, 125, when some could not be)."""
     if not started:
+        baseline.discard()
         if spec.state_root is not None:
             from vshell.sandbox import forget_probe
 
@@ -305,26 +327,32 @@ def end_spec(spec: SandboxSpec, baseline: frozenset[tuple[int, int]] | None, sta
         raise SandboxUnavailable(
             f"the sandbox failed to start (bubblewrap exited with {status}); the command did not run",
             hint="`vsh doctor` probes the backend; bubblewrap needs user namespaces")
-    if sys.platform.startswith("linux") and spec.state_root is not None and baseline is not None:
-        from vshell.protected import Scan, quarantine_new_protected
+    journal = baseline.journal
+    if journal is not None and spec.state_root is not None:
+        from vshell.protected import quarantine_new_protected
 
-        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
         try:
             moved = quarantine_new_protected(spec.workspace, spec.protected_names,
-                                             Scan(spec.protected_found, spec.pinned, baseline, spec.git_dirs),
-                                             spec.state_root, run_id)
+                                             _scan_of(spec, baseline.ids),
+                                             spec.state_root, journal.run_id)
         except OSError as e:  # it reports per entry; this is the quarantine itself failing
+            pending.abandon(journal)
             raise VshError(
                 f"vsh could not check the workspace after the run ({e.strerror or e}): it may hold "
                 "protected files the command created",
                 hint=f"inspect {spec.workspace} (shell start-up files, .git/hooks, .vscode, .envrc) "
                      "before using it", detail=repr(e)) from None
         for src, dst in moved:
-            if dst is None:
-                note(f"WARNING: vsh could not check or move {src} after the run (it may hold a "
-                     "protected file the command created): inspect it before using this workspace")
-            else:
+            if dst is not None:
                 note(f"the command created protected path {src}; moved to {dst}")
+        stuck = [src for src, dst in moved if dst is None]
+        if stuck:  # the run's outcome cannot be trusted: vsh's failure, never the command's status
+            pending.abandon(journal)  # every later run tries again, and refuses this workspace
+            raise VshError(
+                f"vsh could not check or move {len(stuck)} path(s) after the run; they may hold "
+                f"protected files the command created: {', '.join(map(str, stuck[:5]))}",
+                hint="inspect and remove them before using this workspace or running in it again")
+        pending.done(journal)
     return status
 
 
@@ -369,6 +397,7 @@ def run_spec(spec: SandboxSpec, *, timeout: float | None = None, warn: Any = Non
                 # terminal: TIOCSTI refused) and signals go to its process group.
                 proc = spawn(argv, spec.env, pass_fds=fds) if linux else _spawn_darwin(argv, spec)
             except OSError as e:
+                baseline.discard()
                 raise SandboxUnavailable(f"the sandbox backend could not be started: {e.strerror}",
                                          hint="install bubblewrap; `vsh doctor` checks the backend") from None
             supervisor.attach(proc)
@@ -405,7 +434,12 @@ def _remove_run_tmp(spec: SandboxSpec) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _baseline(spec: SandboxSpec) -> frozenset[tuple[int, int]] | None:
+def _scan_of(spec: SandboxSpec, ids: frozenset[tuple[int, int]]) -> Scan:
+    """The start-of-run scan a spec carries, with the identities taken just before the start."""
+    return Scan(spec.protected_found, spec.pinned, ids, spec.git_dirs, spec.watched)
+
+
+def _baseline(spec: SandboxSpec) -> frozenset[tuple[int, int]]:
     ids: set[tuple[int, int]] = set()
     for p in spec.protected_found:
         try:

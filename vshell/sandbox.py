@@ -280,6 +280,10 @@ def build_spec(env: Environment, config: Config, *, argv: Sequence[str], workspa
     hidden = tuple(dict.fromkeys([*hidden_paths(homes, state_root, config.hidden_paths, other_state),
                                   *system_secrets()]))
     names = (*PROTECTED_NAMES, *config.readonly_paths)
+    if sys.platform.startswith("linux"):
+        from vshell.pending import finish_orphans
+
+        finish_orphans(state_root, workspace, env.warn)  # before the scan: it must not trust their leftovers
     try:
         scan = scan_workspace(workspace, names, skip=(state_root, *hidden))
     except OSError as e:
@@ -319,6 +323,7 @@ def build_spec(env: Environment, config: Config, *, argv: Sequence[str], workspa
         # parents first: a pin bound after one inside it would hide that one's mount
         pinned=tuple(sorted(dict.fromkeys(pinned), key=lambda p: len(p.parts))),
         git_dirs=scan.git_dirs,
+        watched=scan.watched,
     )
     return spec
 

@@ -176,6 +176,11 @@ class SandboxSpec:
     #   their protected entries in `protected_found`; Linux checks them again after the run, macOS
     #   denies their protected entries by path.
     git_dirs: tuple[Path, ...] = ()
+    # watched: paths in the workspace that a repository's config names (core.hooksPath, include.path,
+    #   includeIf.*.path, recursively) and that are absent at the start: the run may not leave them
+    #   behind (Linux moves them away after it; macOS denies them by path). Existing ones are
+    #   protected like `.git/hooks` (in protected_found).
+    watched: tuple[Path, ...] = ()
     # Linux: install the seccomp filter (no new AF_UNIX sockets, no io_uring) for the whole sandbox.
     # False only when the proxy forwarder inside needs AF_UNIX; it then applies the filter itself
     # before starting the command (see vshell.runner).

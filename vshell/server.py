@@ -277,6 +277,7 @@ class Server:
             with contextlib.suppress(OSError):
                 cm.__exit__(None, None, None)  # the run's proxy channel closes: its token is dead
             if not started:
+                baseline.discard()
                 return [b"end", b"125", b""]
             done = msg[0] == b"done"
             status = int(msg[1]) if done else -1
