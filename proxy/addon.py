@@ -32,18 +32,22 @@ port, path without query, candidates and the chosen template: never values.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import hashlib
 import hmac
 import logging
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import wsproto.events
 from mitmproxy import connection, http, tls
-from mitmproxy.proxy import server_hooks
+from mitmproxy.proxy import events, server_hooks
+from mitmproxy.proxy.layers import websocket as websocket_layer
+from mitmproxy.proxy.utils import expect
 from mitmproxy.websocket import WebSocketMessage
 from vshell.proxy import policy
 from vshell.proxy.policy import Verdict
@@ -58,7 +62,9 @@ logger = logging.getLogger("vsh.proxy")
 # size the response is refused (502 / connection killed) rather than relayed unscrubbed.
 SCRUB_LIMIT = 32 * 1024 * 1024
 META_INJECTED = "vsh_injected"  # flow.metadata key: the run whose secret this request carries
-META_WS_TAIL = "vsh_ws_tail"  # the end of the last WebSocket message to the client (secret split across two)
+META_WS_TAIL = "vsh_ws_tail"  # the end of what went to the client on a WebSocket (a secret split across frames)
+META_WS_END = "vsh_ws_end"  # set when a WebSocket must end: `_GuardedWebsocketLayer` closes it
+META_WS_GUARD = "vsh_ws_guard"  # the callable `_GuardedWebsocketLayer` passes server control frames through
 META_SCRUB = "vsh_scrub"  # the run whose secrets are scrubbed from this response (it holds credentials)
 META_SELECTION = "vsh_selection"
 META_REFUSE = "vsh_refuse"  # why this scrubbed response must not be relayed (set at its headers)
@@ -76,17 +82,14 @@ class Run:
     domains: policy.DomainPolicy
     pid: int = 0
     notify: Callable[[dict[str, Any]], None] | None = None
-    forms: tuple[bytes, ...] = ()
+    scrubber: policy.Scrubber = dataclasses.field(default_factory=policy.Scrubber)
 
     @classmethod
     def make(cls, run_id: str, creds: Sequence[Credential], secrets: Mapping[str, Secret],
              domains: policy.DomainPolicy, pid: int = 0,
              notify: Callable[[dict[str, Any]], None] | None = None) -> Run:
-        forms: set[bytes] = set()
-        for c in creds:
-            forms.update(policy.secret_forms(secrets[c.id].reveal()))
-        ordered = tuple(sorted(forms, key=len, reverse=True))
-        return cls(run_id, tuple(creds), dict(secrets), domains, pid, notify, ordered)
+        scrubber = policy.Scrubber.of(secrets[c.id].reveal() for c in creds)
+        return cls(run_id, tuple(creds), dict(secrets), domains, pid, notify, scrubber)
 
 
 def token_digest(token: str) -> bytes:
@@ -123,6 +126,53 @@ class RunRegistry:
 
     def runs(self) -> list[Run]:
         return list(self._runs.values())
+
+
+_CONTROL_PAYLOAD_MAX = 123  # a close reason's limit (a ping's is 125): a scrubbed payload may grow
+
+
+class _GuardedWebsocketLayer(websocket_layer.WebsocketLayer):
+    """mitmproxy's WebSocket layer, with two gaps closed for flows whose data is scrubbed: it
+    relays the server's ping and pong payloads and close reason with no hook, and it goes on
+    relaying after an addon kills the flow. Here what the server sends passes through the flow's
+    `META_WS_GUARD` (set by `websocket_start`), and once `META_WS_END` is set the connection
+    ends, by mitmproxy's own close handling (a close frame to both sides)."""
+
+    @expect(events.Start)
+    def start(self, event: events.Event) -> Iterator[Any]:
+        yield from super().start(event)
+        guard = self.flow.metadata.get(META_WS_GUARD)
+        if guard is not None:
+            unguarded = self.server_ws.events
+            self.server_ws.events = lambda: _guarded_events(unguarded(), self.flow.metadata, guard)  # type: ignore[method-assign]
+
+    _handle_event = start
+
+
+def _guarded_events(source: Iterator[wsproto.events.Event], metadata: dict[str, Any],
+                    guard: Callable[[bytes], bytes | None]) -> Generator[wsproto.events.Event, None, None]:
+    """The server's WebSocket events with control payloads passed through `guard`; a close
+    (policy violation) in place of the rest once the connection must end."""
+    for ev in source:
+        if isinstance(ev, (wsproto.events.Ping, wsproto.events.Pong)):
+            payload = guard(bytes(ev.payload))
+            ev = dataclasses.replace(ev, payload=(payload or b"")[:_CONTROL_PAYLOAD_MAX])
+        elif isinstance(ev, wsproto.events.CloseConnection) and ev.reason:
+            reason = guard(ev.reason.encode("utf-8"))
+            ev = dataclasses.replace(ev, reason=(reason or b"")[:_CONTROL_PAYLOAD_MAX].decode("utf-8", "ignore"))
+        if metadata.get(META_WS_END):
+            yield wsproto.events.CloseConnection(code=1008)
+            return
+        yield ev
+        if metadata.get(META_WS_END):  # the message hook ended it
+            yield wsproto.events.CloseConnection(code=1008)
+            return
+
+
+def install_websocket_guard() -> None:
+    """Make mitmproxy build `_GuardedWebsocketLayer` for every WebSocket (the HTTP layer looks the
+    class up on the module at each upgrade). The daemon runs one proxy per process."""
+    websocket_layer.WebsocketLayer = _GuardedWebsocketLayer  # type: ignore[misc]
 
 
 @dataclass
@@ -175,6 +225,9 @@ class VshEgress:
         self.resolve = resolve
         self.clients: dict[str, _ClientState] = {}
         self._dial_cache: dict[tuple[str, int], tuple[tuple[str, int] | str, float]] = {}
+
+    def load(self, loader: Any) -> None:
+        install_websocket_guard()
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _state(self, client: connection.Client) -> _ClientState:
@@ -311,7 +364,7 @@ class VshEgress:
         st = self.clients.get(data.context.client.id)
         tunnel = st.tunnel if st else None
         if tunnel is None:
-            return  # TLS straight to the proxy: each request inside must authenticate itself
+            return  # TLS straight to the proxy: refused in `tls_start_client`
         run, sni = tunnel.run, data.client_hello.sni
         if sni is not None and (why := run.domains.check(sni, tunnel.port)):
             tunnel.intercepted = True
@@ -329,6 +382,15 @@ class VshEgress:
         if not policy.same_host(sni, tunnel.host):
             tunnel.refusal = (Verdict.MISMATCH, f"TLS server name {sni!r} does not match CONNECT {tunnel.host}")
 
+    def tls_start_client(self, data: tls.TlsData) -> None:
+        """TLS straight to the proxy (an "HTTPS proxy") is refused: nothing needs it, and a CONNECT
+        inside it would make every later request look as if it came over TLS."""
+        st = self.clients.get(data.context.client.id)
+        if st is None or st.tunnel is None:
+            data.ssl_conn = None  # mitmproxy closes the connection when no TLS object is given
+            self.record({"event": "connection_refused", "decision": Verdict.MALFORMED.value,
+                         "reason": "TLS straight to the proxy is not supported"})
+
     def tcp_start(self, flow: Any) -> None:
         st = self.clients.get(flow.client_conn.id)
         if st and st.tunnel:
@@ -343,7 +405,7 @@ class VshEgress:
             run = await self._judge(flow)
             if flow.response is None:
                 flow.request.stream = True  # uploads are never modified: relay instead of buffering
-                if run is not None and run.forms:
+                if run is not None and run.scrubber.windows is not None:
                     # Any response on a connection we see into may carry a run's secret back (an
                     # upstream that stored it, a reflection on another path): scrub them all, and
                     # ask for them in a shape the scrubber sees whole.
@@ -371,10 +433,18 @@ class VshEgress:
             verdict, why = tunnel.refusal
             self._refuse(flow, verdict, run, why, host=tunnel.host, port=tunnel.port)
             return
-        # Both the Host header and (HTTP/1 absolute-form, HTTP/2 :authority) the request's own
-        # authority must name the CONNECT target; an upstream may route by either.
-        for what, value in (("Host", flow.request.host_header or ""), ("request authority", flow.request.authority)):
-            if what != "Host" and not value:
+        if self._malformed(flow, run, tunnel.host, tunnel.port):
+            return
+        # Every Host field and (HTTP/1 absolute-form, HTTP/2 :authority) the request's own
+        # authority must name the CONNECT target; an upstream may route by any of them. HTTP/2
+        # may carry several `host` fields besides :authority, and an upstream routes on the first.
+        hosts = flow.request.headers.get_all("host")
+        if len(hosts) > 1:
+            self._refuse(flow, Verdict.MISMATCH, run, f"{len(hosts)} Host fields", host=tunnel.host, port=tunnel.port)
+            return
+        for what, value in (("Host", flow.request.host_header or ""), *(("Host field", h) for h in hosts),
+                            ("request authority", flow.request.authority)):
+            if what == "request authority" and not value:
                 continue
             authority = policy.split_authority(value, tunnel.port)
             if authority is None or not policy.same_host(authority[0], tunnel.host) or authority[1] != tunnel.port:
@@ -382,7 +452,10 @@ class VshEgress:
                              f"{what} {value!r} does not match CONNECT {tunnel.host}:{tunnel.port}",
                              host=tunnel.host, port=tunnel.port)
                 return
-        if not flow.client_conn.tls:
+        # Only a request inside TLS the proxy intercepted goes upstream over TLS (mitmproxy picks
+        # the upstream's TLS from the scheme). `client_conn.tls` alone is also true for TLS made to
+        # the proxy itself with cleartext HTTP inside the CONNECT.
+        if not (tunnel.intercepted and flow.client_conn.tls and flow.request.scheme == "https"):
             self._decide(Verdict.NO_CREDENTIAL, run, host=tunnel.host, port=tunnel.port, path=path, method=method,
                          reason="cleartext HTTP inside a tunnel: never injected")
             return
@@ -405,15 +478,23 @@ class VshEgress:
                      reason=f"injected {sel.credential.ref}", selection=sel, template=sel.template,
                      credential=sel.credential.ref, **({"dropped_headers": dropped} if dropped else {}))
 
+    def _malformed(self, flow: http.HTTPFlow, run: Run, host: str, port: int) -> bool:
+        """Refuse a request an HTTP/1 upstream would split or read otherwise (policy.smuggling)."""
+        req = flow.request.data
+        why = policy.smuggling(req.method, req.path, req.authority, req.headers.fields)
+        if why is not None:
+            self._refuse(flow, Verdict.MALFORMED, run, why, host=_norm(host) or host, port=port)
+        return why is not None
+
     async def _plain_request(self, flow: http.HTTPFlow) -> Run | None:
-        """An absolute-form request (`GET http://host/…`) or one inside TLS made to the proxy
-        itself: it authenticates on its own and is never injected."""
+        """An absolute-form request (`GET http://host/…`): it authenticates on its own and is
+        never injected."""
         host, port = flow.request.host, flow.request.port
         run = self._authenticate(flow)
         if run is None:
             self._refuse(flow, Verdict.UNAUTHENTICATED, None, "no valid proxy token", host=host, port=port)
             return None
-        if not await self._admit(flow, run, host, port):
+        if self._malformed(flow, run, host, port) or not await self._admit(flow, run, host, port):
             return run
         self._decide(Verdict.NO_CREDENTIAL, run, host=_norm(host) or host, port=port, path=_path_of(flow),
                      method=flow.request.method, reason="cleartext HTTP: credentials are never injected")
@@ -425,6 +506,11 @@ class VshEgress:
         Names are dialled through `getaddrinfo` (installed on the loop), which only ever returns
         the validated or pinned address; IP literals skip getaddrinfo, so they are checked here."""
         if data.server.address is None:
+            return
+        st = self.clients.get(data.client.id)
+        if st is not None and st.tunnel is not None and st.tunnel.intercepted and not data.server.tls:
+            # Intercepted only where a credential may be injected: never continued in cleartext.
+            data.server.error = "vsh proxy: an intercepted TLS connection must reach the upstream over TLS"
             return
         try:
             checked = await self._dial_target(str(data.server.address[0]), int(data.server.address[1]))
@@ -465,7 +551,7 @@ class VshEgress:
             flow.response.stream = True  # the run holds no secret: relay as it comes
             return
         try:
-            _scrub_head(flow.response, run.forms)
+            _scrub_head(flow.response, run.scrubber)
             # A 101 is judged in `response`, once mitmproxy has said whether it is a WebSocket.
             why = policy.unscrubbable_response(flow.response.status_code, _codings(flow.response.headers),
                                                websocket=True)
@@ -473,11 +559,10 @@ class VshEgress:
                 flow.metadata[META_REFUSE] = why
             length = flow.response.headers.get("content-length", "")
             if length.isdigit() and int(length) > SCRUB_LIMIT:
-                if META_INJECTED in flow.metadata or why is not None:
-                    self._record_response(flow, run, f"response over the {SCRUB_LIMIT} byte scrub limit: killed")
-                    flow.kill()
-                else:
-                    flow.response.stream = True  # this request carried no secret: relay the body as is
+                # Streamed, it would reach the client unscrubbed (a secret the upstream stored
+                # earlier): every response on a scrubbed connection is scrubbed whole or not sent.
+                self._record_response(flow, run, f"response over the {SCRUB_LIMIT} byte scrub limit: killed")
+                flow.kill()
         except Exception:
             logger.exception("vsh proxy: judging response headers failed")
             flow.kill()
@@ -496,18 +581,28 @@ class VshEgress:
             logger.exception("vsh proxy: scrubbing a response failed")
             self._fail(flow, run, "internal error while scrubbing the response")
 
+    def error(self, flow: http.HTTPFlow) -> None:
+        """mitmproxy answers an upstream protocol error (a truncated head, a bad header or status
+        line) with a 502 page quoting the upstream's raw bytes, and no `response` hook runs. On a
+        scrubbed flow those bytes may hold a secret: the flow is killed, so nothing is sent."""
+        run: Run | None = flow.metadata.get(META_SCRUB)
+        if run is None or not flow.killable:
+            return
+        try:
+            self._record_response(flow, run, "upstream protocol error: response dropped")
+        finally:
+            flow.kill()
+
     def _scrub_response(self, flow: http.HTTPFlow, run: Run) -> None:
         assert flow.response is not None
         if flow.response.trailers:
-            _scrub_headers(flow.response.trailers, run.forms)
-        if flow.response.stream:
-            return  # over the scrub limit and carried no secret: head scrubbed, body relayed as is
+            _scrub_headers(flow.response.trailers, run.scrubber)
         why = flow.metadata.get(META_REFUSE) or policy.unscrubbable_response(
             flow.response.status_code, _codings(flow.response.headers), websocket=flow.websocket is not None)
         if why is not None:
             self._fail(flow, run, why)
             return
-        _scrub_head(flow.response, run.forms)
+        _scrub_head(flow.response, run.scrubber)
         raw = flow.response.raw_content or b""
         if len(raw) > SCRUB_LIMIT:
             self._fail(flow, run, f"response over the {SCRUB_LIMIT} byte scrub limit")
@@ -517,42 +612,62 @@ class VshEgress:
         except ValueError:
             self._fail(flow, run, "response body cannot be decoded for scrubbing")
             return
-        cleaned, count = policy.scrub(body, run.forms)
-        if count:
-            flow.response.set_content(cleaned)
-        if not count:
-            # The raw (encoded) bytes too: a secret can sit in a part decoding does not reach.
-            raw_clean, raw_count = policy.scrub(flow.response.raw_content or b"", run.forms)
-            if raw_count:
-                flow.response.raw_content = raw_clean
-                count += raw_count
+        if nested := policy.nested_coding(body):
+            self._fail(flow, run, f"the body is {nested}-compressed inside its content coding: cannot be scrubbed")
+            return
+        cleaned = run.scrubber.clean(body)
+        if cleaned.found:
+            flow.response.set_content(cleaned.data)
+        # The raw (encoded) bytes too: a secret can sit in a part decoding does not reach.
+        raw_cleaned = run.scrubber.clean(flow.response.raw_content or b"") if not cleaned.found else cleaned
+        if cleaned.hidden or raw_cleaned.hidden:
+            self._fail(flow, run, "the body holds a secret split by whitespace: refused")
+            return
+        if raw_cleaned is not cleaned and raw_cleaned.found:
+            flow.response.raw_content = raw_cleaned.data
+        count = cleaned.found or raw_cleaned.found
         if count:
             self._record_response(flow, run, f"scrubbed {count} reflected secret value(s) from the response")
+
+    # -- WebSockets ----------------------------------------------------------------------------
+    def websocket_start(self, flow: http.HTTPFlow) -> None:
+        run: Run | None = flow.metadata.get(META_SCRUB)
+        if run is not None:
+            flow.metadata[META_WS_GUARD] = lambda payload: self._ws_relay(flow, run, payload)
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         run: Run | None = flow.metadata.get(META_SCRUB)
         if run is None or flow.websocket is None:
             return
+        msg: WebSocketMessage = flow.websocket.messages[-1]
+        if msg.from_client:
+            return
+        relayed = self._ws_relay(flow, run, msg.content)
+        if relayed is None:
+            msg.drop()
+        else:
+            msg.content = relayed
+
+    def _ws_relay(self, flow: http.HTTPFlow, run: Run, payload: bytes) -> bytes | None:
+        """What of a server's WebSocket payload (message, ping, pong, close reason) goes to the
+        client: scrubbed; None when it must not, and the connection ends (`META_WS_END`): it would
+        complete a secret begun in what was already relayed, or hides one behind whitespace."""
         try:
-            msg: WebSocketMessage = flow.websocket.messages[-1]
-            if msg.from_client:
-                return
-            raw = msg.content
+            if flow.metadata.get(META_WS_END):
+                return None
             tail: bytes = flow.metadata.get(META_WS_TAIL, b"")
-            if tail and policy.spans(tail, raw, run.forms):
-                # The secret's first part went out in an earlier message: this one would complete
-                # it, and the earlier one cannot be taken back. End the connection instead.
-                msg.drop()
-                flow.kill()
-                self._record_response(flow, run, "websocket message completing a secret split across "
-                                                 "messages: connection closed")
-                return
-            msg.content, _ = policy.scrub(raw, run.forms)
-            keep = max(map(len, run.forms), default=1) - 1
-            flow.metadata[META_WS_TAIL] = (tail + raw)[-keep:] if keep else b""
+            cleaned = run.scrubber.clean(payload)
+            if not run.scrubber.spans(tail, payload) and not cleaned.hidden:
+                flow.metadata[META_WS_TAIL] = (tail + cleaned.data)[-run.scrubber.longest:]
+                return cleaned.data
+            self._record_response(flow, run, "websocket data completing a secret split across messages: "
+                                             "connection closed")
         except Exception:
-            logger.exception("vsh proxy: scrubbing a WebSocket message failed")
-            flow.kill()
+            logger.exception("vsh proxy: scrubbing WebSocket data failed")
+        flow.metadata[META_WS_END] = True
+        if flow.killable:
+            flow.kill()  # marks the flow; `_GuardedWebsocketLayer` does the closing
+        return None
 
     def _fail(self, flow: http.HTTPFlow, run: Run, why: str) -> None:
         flow.response = http.Response.make(502, f"vsh proxy: {why}\n", {"Content-Type": "text/plain"})
@@ -569,13 +684,19 @@ class VshEgress:
             run.notify(entry)
 
 
-def _scrub_headers(headers: http.Headers, forms: Sequence[bytes]) -> None:
+def _scrub_headers(headers: http.Headers, scrubber: policy.Scrubber) -> None:
     """Values scrubbed in place; a field whose name carries a secret is removed (a name cannot
-    hold the redaction marker)."""
-    if not any(f in name or f in value for name, value in headers.fields for f in forms):
+    hold the redaction marker), and so is one that hides a secret behind whitespace. The fields
+    are first searched as one text (NUL is in no secret form): one pass in the common case."""
+    joined = scrubber.clean(b"\0".join(b"\0".join(field) for field in headers.fields))
+    if not joined.found and not joined.hidden:
         return
-    headers.fields = tuple((name, policy.scrub(value, forms)[0]) for name, value in headers.fields
-                           if not policy.scrub(name, forms)[1])
+    kept = []
+    for name, value in headers.fields:
+        cleaned = scrubber.clean(value)
+        if not cleaned.hidden and not scrubber.clean(name).found:
+            kept.append((name, cleaned.data))
+    headers.fields = tuple(kept)
 
 
 def _codings(headers: http.Headers) -> dict[str, str]:
@@ -591,12 +712,12 @@ def _codings(headers: http.Headers) -> dict[str, str]:
     return out
 
 
-def _scrub_head(response: http.Response, forms: Sequence[bytes]) -> None:
+def _scrub_head(response: http.Response, scrubber: policy.Scrubber) -> None:
     """Everything of a response head an upstream chooses: the status reason and the headers."""
-    reason, count = policy.scrub(response.data.reason, forms)
-    if count:
-        response.data.reason = reason
-    _scrub_headers(response.headers, forms)
+    reason = scrubber.clean(response.data.reason)
+    if reason.found or reason.hidden:
+        response.data.reason = b"" if reason.hidden else reason.data
+    _scrub_headers(response.headers, scrubber)
 
 
 def _remove_fields(headers: http.Headers, drop: Callable[[str], bool]) -> list[str]:
@@ -644,7 +765,8 @@ def prepare_injected(request: http.Request) -> list[str]:
 
 def inject(request: http.Request, template: HostTemplate, secret: Secret) -> None:
     """Remove every credential the client sent (the template's header, Authorization,
-    Proxy-Authorization, and the template's query parameter), then set the real one."""
+    Proxy-Authorization, and the template's query parameter), then set the real one, as the first
+    header field: should a later field still smuggle a line break, the credential is not after it."""
     names = {template.header.lower(), "authorization", "proxy-authorization"}
     _remove_fields(request.headers, lambda name: name.lower() in names)
     if template.query_param:
@@ -652,4 +774,5 @@ def inject(request: http.Request, template: HostTemplate, secret: Secret) -> Non
         query.append((template.query_param, template.prefix + secret.reveal()))
         request.query = query  # type: ignore[assignment]
     else:
-        request.headers[template.header] = template.prefix + secret.reveal()
+        field = (template.header.encode("utf-8"), (template.prefix + secret.reveal()).encode("utf-8"))
+        request.headers.fields = (field, *request.headers.fields)

@@ -11,9 +11,10 @@ import binascii
 import html
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, NamedTuple
 from urllib.parse import quote, quote_plus
 
 from vshell import hostmatch
@@ -33,6 +34,7 @@ class Verdict(StrEnum):
     BLOCKED_ADDRESS = "blocked_address"
     UNAUTHENTICATED = "unauthenticated"
     MISMATCH = "mismatch"
+    MALFORMED = "malformed"  # a request an upstream would read otherwise than the proxy judged it
 
 
 # Status sent to the client for each refusal (None: the request goes on).
@@ -44,6 +46,7 @@ REFUSAL_STATUS: Mapping[Verdict, int | None] = {
     Verdict.BLOCKED_ADDRESS: 403,
     Verdict.UNAUTHENTICATED: 407,
     Verdict.MISMATCH: 403,
+    Verdict.MALFORMED: 400,
 }
 
 
@@ -129,6 +132,26 @@ def split_authority(authority: str, default_port: int) -> tuple[str, int] | None
     except ValueError:
         return None
     return host, port if port is not None else default_port
+
+
+# HTTP/2 carries header fields as length-prefixed strings, so a CR, LF or NUL inside one survives
+# until mitmproxy writes the request as HTTP/1 for the upstream, where it starts a new header or
+# a second request (carrying the injected credential). Space and tab also end a request-line part.
+_LINE_BREAKING = re.compile(rb"[\r\n\0]")
+_TARGET_BREAKING = re.compile(rb"[\r\n\0 \t]")
+
+
+def smuggling(method: bytes, path: bytes, authority: bytes,
+              fields: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """Why a request would be read differently by an HTTP/1 upstream (a character that ends a line
+    or a request-line part where it may not), or None."""
+    for what, value in ((b"method", method), (b"path", path), (b"authority", authority)):
+        if _TARGET_BREAKING.search(value):
+            return f"a control character or space in the request {what.decode()}"
+    for name, value in fields:
+        if _TARGET_BREAKING.search(name) or _LINE_BREAKING.search(value):
+            return f"a line-breaking character in header {name[:40]!r}"
+    return None
 
 
 # -- addresses ---------------------------------------------------------------------------------
@@ -356,6 +379,11 @@ def unscrubbable_response(status: int, headers: Mapping[str, str], *, websocket:
 # -- secret scrubbing --------------------------------------------------------------------------
 
 _MIN_DERIVED_FORM = 8  # a derived form (not the value itself) shorter than this is not scrubbed
+# A response holding this many bytes of a secret in a row, in any known form, has them scrubbed: an
+# upstream that returns slices (`?a=0&b=10`), or one character per WebSocket message, would
+# otherwise hand the whole secret over piece by piece. Shorter pieces stay (false positives).
+WINDOW = 8
+WHITESPACE = b" \t\r\n\v\f"
 
 
 def _base64_cores(raw: bytes) -> set[bytes]:
@@ -372,36 +400,185 @@ def _base64_cores(raw: bytes) -> set[bytes]:
     return out
 
 
+def _json_u(value: str) -> bytes:
+    """Every character as a JSON `\\uXXXX` escape (UTF-16 code units)."""
+    units = value.encode("utf-16-be")
+    return b"".join(b"\\u%02x%02x" % (units[i], units[i + 1]) for i in range(0, len(units), 2))
+
+
+# Encodings a reflected text may come back in, each applied character by character, so that the
+# encoding of a slice of a secret is a slice of the encoding of the secret. Matching is
+# case-insensitive, which also covers upper-case hex and percent escapes and an upper-cased echo.
+TEXT_ENCODINGS: tuple[tuple[str, Callable[[str], bytes]], ...] = (
+    ("raw", lambda v: v.encode("utf-8")),
+    ("percent-encoded", lambda v: quote(v, safe="").encode()),
+    ("percent-encoded, / kept", lambda v: quote(v).encode()),
+    ("form-encoded", lambda v: quote_plus(v).encode()),
+    ("JSON with escaped /", lambda v: v.replace("/", "\\/").encode()),
+    ("JSON \\u escapes", _json_u),
+    ("HTML-escaped", lambda v: html.escape(v).encode()),
+    ("HTML decimal entities", lambda v: "".join(f"&#{ord(c)};" for c in v).encode()),
+    ("HTML hex entities", lambda v: "".join(f"&#x{ord(c):x};" for c in v).encode()),
+    ("UTF-16-LE", lambda v: v.encode("utf-16-le")),
+    ("UTF-16-BE", lambda v: v.encode("utf-16-be")),
+    ("hex", lambda v: v.encode("utf-8").hex().encode()),
+)
+
+
 def secret_forms(value: str) -> tuple[bytes, ...]:
     """The byte strings a reflected secret may come back as: raw, percent-encoded (either hex
     case, `+` for space), base64 at any alignment in either alphabet, JSON- and HTML-escaped,
-    UTF-16. Longest first so a longer form is replaced before a shorter one inside it."""
+    UTF-16, hex. Longest first so a longer form is replaced before a shorter one inside it."""
     raw = value.encode("utf-8")
     percent = quote(value, safe="")
-    derived = {quote(value, safe="").encode(), quote(value).encode(), quote_plus(value).encode(),
-               re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), percent).encode(),
-               base64.b64encode(raw), base64.urlsafe_b64encode(raw), *_base64_cores(raw),
-               value.replace("/", "\\/").encode(), html.escape(value).encode(),
-               value.encode("utf-16-le"), value.encode("utf-16-be")}
+    derived = {enc(value) for _, enc in TEXT_ENCODINGS} | {
+        re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), percent).encode(),
+        base64.b64encode(raw), base64.urlsafe_b64encode(raw), *_base64_cores(raw)}
     forms = {raw} | {f for f in derived if len(f) >= _MIN_DERIVED_FORM}
     forms.discard(b"")
     return tuple(sorted(forms, key=len, reverse=True))
 
 
+def _slices(value: str) -> set[str]:
+    """The shortest slices of `value` at each offset that hold WINDOW bytes of it (the whole value
+    when it is shorter)."""
+    out: set[str] = set()
+    for i in range(len(value)):
+        j = i + 1
+        while j <= len(value) and len(value[i:j].encode("utf-8")) < WINDOW:
+            j += 1
+        if j > len(value):
+            break
+        out.add(value[i:j])
+    return out or {value}
+
+
+def secret_windows(value: str) -> set[bytes]:
+    """Every WINDOW-byte slice of `value` in every known form, lower-cased: base64 cores of each
+    raw slice, and each slice under TEXT_ENCODINGS."""
+    out: set[bytes] = set()
+    for piece in _slices(value):
+        out.update(enc(piece) for _, enc in TEXT_ENCODINGS)
+        out.update(_base64_cores(piece.encode("utf-8")))
+    return {w.lower() for w in out if len(w) >= min(WINDOW, len(value.encode("utf-8")))}
+
+
+def _trie_regex(words: Iterable[bytes]) -> bytes:
+    """One regex alternation for `words`, factored as a trie: the regex engine then tries one
+    branch per distinct next byte instead of every word at every position. Longer continuations
+    come first, so a match is the longest word at its start."""
+    trie: dict[int, Any] = {}
+    for w in words:
+        node = trie
+        for b in w:
+            node = node.setdefault(b, {})
+        node[-1] = {}
+
+    def emit(node: dict[int, Any]) -> bytes:
+        branches = [re.escape(bytes([b])) + emit(child) for b, child in sorted(node.items()) if b != -1]
+        if not branches:
+            return b""
+        if -1 in node:
+            branches.append(b"")
+        return branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
+
+    return emit(trie)
+
+
 REDACTED = b"[REDACTED]"
 
 
-def spans(before: bytes, data: bytes, forms: Sequence[bytes]) -> bool:
-    """Whether a form starts in `before` (what was already relayed) and ends in `data`."""
-    joined = before + data
-    cut = len(before)
-    for f in forms:
-        i = joined.find(f, max(0, cut - len(f) + 1))
-        while i != -1 and i < cut:
-            if i + len(f) > cut:
-                return True
-            i = joined.find(f, i + 1)
-    return False
+class Cleaned(NamedTuple):
+    """Response data after `Scrubber.clean`: `data` with secrets replaced by REDACTED, `found`: how
+    many replacements were made, and whether a secret is still there once whitespace is taken out
+    (wrapped across lines: it cannot be cut out where it lies, so the data must not be relayed)."""
+
+    data: bytes
+    found: int
+    hidden: bool
+
+
+@dataclass(frozen=True)
+class Scrubber:
+    """What a run's secrets may come back as, and how to take them out of response data.
+    `forms`: each secret whole in every known form (replaced first: the common case, cheap);
+    `windows`: any WINDOW-byte slice of a secret in any form, matched on lower-cased data;
+    `spotter`: the same, as a lookahead, to find every (overlapping) start; `longest`: the longest
+    window; `spaceless`: no window holds whitespace. A scrubber of no secret finds nothing."""
+
+    forms: tuple[bytes, ...] = ()
+    windows: re.Pattern[bytes] | None = None
+    spotter: re.Pattern[bytes] | None = None
+    longest: int = 0
+    spaceless: bool = True
+
+    @classmethod
+    def of(cls, values: Iterable[str]) -> Scrubber:
+        forms: set[bytes] = set()
+        windows: set[bytes] = set()
+        for v in values:
+            forms.update(secret_forms(v))
+            windows.update(secret_windows(v))
+        windows.discard(b"")
+        if not windows:
+            return cls()
+        trie = _trie_regex(windows)
+        return cls(tuple(sorted(forms, key=len, reverse=True)), re.compile(trie),
+                   re.compile(b"(?=(" + trie + b"))"), max(map(len, windows)),
+                   not any(w.translate(None, WHITESPACE) != w for w in windows))
+
+    def _regions(self, low: bytes) -> list[tuple[int, int]]:
+        """Where windows sit in `low` (lower-cased data), overlapping ones merged."""
+        assert self.spotter is not None
+        regions: list[tuple[int, int]] = []
+        for m in self.spotter.finditer(low):
+            start, end = m.start(), m.start() + len(m.group(1))
+            if regions and start <= regions[-1][1]:
+                regions[-1] = (regions[-1][0], max(end, regions[-1][1]))
+            else:
+                regions.append((start, end))
+        return regions
+
+    def clean(self, data: bytes) -> Cleaned:
+        """`data` with every whole form, then every run of windows (any case), replaced by
+        REDACTED. Clean data costs one regex pass over a whitespace-free, lower-cased copy."""
+        if self.windows is None:
+            return Cleaned(data, 0, False)
+        data, count = scrub(data, self.forms)
+        low = data.lower()
+        if self.windows.search(low.translate(None, WHITESPACE)) is None and (
+                self.spaceless or self.windows.search(low) is None):
+            return Cleaned(data, count, False)
+        out, last = [], 0
+        for start, end in self._regions(low):
+            out += [data[last:start], REDACTED]
+            last = end
+            count += 1
+        data = b"".join(out) + data[last:]
+        return Cleaned(data, count, self.windows.search(data.lower().translate(None, WHITESPACE)) is not None)
+
+    def spans(self, before: bytes, data: bytes) -> bool:
+        """Whether a window starts in `before` (already relayed, scrubbed) and ends in `data`."""
+        if self.spotter is None or not before:
+            return False
+        start = max(0, len(before) - self.longest + 1)
+        m = self.spotter.search((before[start:] + data[:self.longest]).lower())
+        return m is not None and start + m.start() < len(before)
+
+
+# Magic numbers of codings a body may be wrapped in once more, inside its Content-Encoding (or
+# with none): the scrubber would see only compressed bytes that the client undoes itself.
+# Brotli streams carry no magic number and cannot be told apart.
+NESTED_CODING_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x1f\x8b", "gzip"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"\x78\x01", "zlib"), (b"\x78\x5e", "zlib"), (b"\x78\x9c", "zlib"), (b"\x78\xda", "zlib"),
+)
+
+
+def nested_coding(body: bytes) -> str | None:
+    """The compression a (decoded) body starts with, by its magic number, or None."""
+    return next((name for magic, name in NESTED_CODING_MAGIC if body.startswith(magic)), None)
 
 
 def scrub(data: bytes, forms: Sequence[bytes]) -> tuple[bytes, int]:

@@ -45,7 +45,7 @@ def _addon(*creds: Credential, answer: str = "93.184.216.34",
 
 def _tunnel_flow(addon: VshEgress, run: Run, host: str = "api.fal.run", host_header: str | None = None,
                  sni: str | None = None, path: str = "/x") -> http.HTTPFlow:
-    f = tflow.tflow(req=tutils.treq(host=host, port=443, path=path.encode(), headers=http.Headers()))
+    f = tflow.tflow(req=tutils.treq(host=host, port=443, scheme=b"https", path=path.encode(), headers=http.Headers()))
     f.request.headers["Host"] = host_header or host
     f.client_conn.tls = True
     f.client_conn.sni = sni or host
@@ -383,10 +383,11 @@ def test_a_resolve_pin_may_name_a_private_address() -> None:
     assert f.response is None
 
 
-@pytest.mark.parametrize("cut", [5, 11, 20])  # inside the secret itself (past "Key ")
+@pytest.mark.parametrize("cut", [5, 11])  # inside the secret itself (past "Key "), under WINDOW bytes of it
 def test_a_secret_split_across_websocket_messages_closes_the_connection(cut: int) -> None:
     """Each message is scrubbed on its own; the upstream sent `Key <sec` then `ret>`. The first is
-    gone before the second arrives, so the second ends the connection and is not relayed."""
+    gone before the second arrives, so the second ends the connection and is not relayed. (A first
+    part of WINDOW bytes or more is scrubbed itself: test_a_websocket_message_holding_a_window_is_scrubbed.)"""
     from mitmproxy.websocket import WebSocketData, WebSocketMessage
     from wsproto.frame_protocol import Opcode
 
@@ -423,3 +424,67 @@ def test_websocket_messages_without_a_split_secret_pass() -> None:
         addon.websocket_message(f)
         assert not msg.dropped and f.error is None
     assert b"[REDACTED]" in f.websocket.messages[2].content
+
+
+def test_a_websocket_message_holding_a_window_is_scrubbed() -> None:
+    """16 bytes of the secret in the first message, the rest in the second: each is scrubbed where
+    it lies, and nothing of the secret longer than WINDOW - 1 bytes reaches the client."""
+    from mitmproxy.websocket import WebSocketData, WebSocketMessage
+    from wsproto.frame_protocol import Opcode
+
+    addon, run, _ = _addon(_cred("fal/key", "*.fal.run"))
+    f = _tunnel_flow(addon, run)
+    asyncio.run(addon.requestheaders(f))
+    f.response = tutils.tresp(status_code=101, content=b"")
+    f.websocket = WebSocketData()
+    whole = _value().encode()
+    for part in (b"hello " + whole[:20], whole[20:] + b" bye"):
+        msg = WebSocketMessage(Opcode.TEXT, False, part)
+        f.websocket.messages.append(msg)
+        addon.websocket_message(f)
+        assert not msg.dropped and b"[REDACTED]" in msg.content
+    sent = b"".join(m.content for m in f.websocket.messages)
+    assert not any(SECRET.encode()[i:i + policy.WINDOW] in sent for i in range(len(SECRET)))
+
+
+@pytest.mark.parametrize(("scheme", "intercepted"), [(b"http", True), (b"https", False)])
+def test_injection_needs_intercepted_tls_and_an_https_upstream(scheme: bytes, intercepted: bool) -> None:
+    """TLS to the proxy itself makes `client_conn.tls` true with cleartext inside the CONNECT."""
+    addon, run, records = _addon(_cred("fal/key", "*.fal.run"))
+    f = _tunnel_flow(addon, run)
+    f.request.scheme = scheme.decode()
+    addon.clients[f.client_conn.id].tunnel.intercepted = intercepted  # type: ignore[union-attr]
+    asyncio.run(addon.requestheaders(f))
+    assert "Authorization" not in f.request.headers
+    assert records[-1]["decision"] == "no_credential"
+
+
+def test_an_intercepted_tunnel_never_goes_upstream_in_cleartext() -> None:
+    from mitmproxy.proxy import server_hooks
+
+    addon, run, _ = _addon(_cred("fal/key", "*.fal.run"))
+    f = _tunnel_flow(addon, run)
+    f.server_conn.address = ("api.fal.run", 443)
+    f.server_conn.tls = False
+    data = server_hooks.ServerConnectionHookData(server=f.server_conn, client=f.client_conn)
+    asyncio.run(addon.server_connect(data))
+    assert data.server.error and "over TLS" in data.server.error
+
+
+def test_the_credential_is_the_first_header_field() -> None:
+    addon, run, _ = _addon(_cred("fal/key", "*.fal.run"))
+    f = _tunnel_flow(addon, run)
+    f.request.headers["X-A"] = "a"
+    asyncio.run(addon.requestheaders(f))
+    assert f.request.headers.fields[0] == (b"Authorization", _value().encode())
+
+
+def test_an_upstream_protocol_error_on_a_scrubbed_flow_kills_it() -> None:
+    from mitmproxy import flow as mflow
+
+    addon, run, _ = _addon(_cred("fal/key", "*.fal.run"))
+    f = _tunnel_flow(addon, run)
+    asyncio.run(addon.requestheaders(f))
+    f.error = mflow.Error(f"Invalid header line: b'X {_value()}'")
+    addon.error(f)
+    assert f.error.msg == mflow.Error.KILLED_MESSAGE

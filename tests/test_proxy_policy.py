@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from vshell.proxy import policy
 from vshell.proxy.policy import DomainPolicy
@@ -344,3 +344,52 @@ def test_scrub_property_base64_at_any_offset(value: str, before: bytes, after: b
                 continue
             assert not any(raw[i:i + 4] in decoded for i in range(len(raw) - 3) if len(raw[i:i + 4]) == 4
                            and raw[i:i + 4] not in before + after), (value, before, after)
+
+
+@pytest.mark.parametrize(("method", "path", "authority", "fields", "refused"), [
+    (b"GET", b"/x", b"api.fal.run", [(b"x-a", b"a b")], False),
+    (b"GET", b"/x", b"", [(b"x-a", b"a\r\nHost: attacker.test")], True),
+    (b"GET", b"/x", b"", [(b"x-a", b"a\nb")], True),
+    (b"GET", b"/x", b"", [(b"x-a", b"a\0b")], True),
+    (b"GET", b"/x", b"", [(b"x a", b"b")], True),
+    (b"GET", b"/x HTTP/1.1\r\nX: y", b"", [], True),
+    (b"GET /y", b"/x", b"", [], True),
+    (b"GET", b"/x", b"api.fal.run\r\n", [], True),
+])
+def test_smuggling(method: bytes, path: bytes, authority: bytes, fields: list[tuple[bytes, bytes]],
+                   refused: bool) -> None:
+    assert (policy.smuggling(method, path, authority, fields) is not None) is refused
+
+
+@pytest.mark.parametrize(("data", "found", "hidden"), [
+    (b"Key s3cr3t-VALUE-0123456789", 1, False),
+    (b"KEY S3CR3T-VALUE-0123456789", 1, False),
+    (b"s3cr3t-VALUE-0123456789".hex().upper().encode(), 1, False),
+    (b"".join(b"\\u%04x" % c for c in b"s3cr3t-VALUE-0123456789"), 1, False),
+    (b"a=t-VALUE-01&", 1, False),  # a 12-byte slice
+    (b"a=-VALUE-0&", 1, False),  # exactly WINDOW bytes
+    (b"a=-VALUE-&", 0, False),  # under WINDOW bytes: left alone
+    (b"s3cr3t-\nVALUE-0\n1234567\n89", 0, True),  # wrapped in pieces under WINDOW bytes
+    (b"nothing to see", 0, False),
+])
+def test_scrubber_windows(data: bytes, found: int, hidden: bool) -> None:
+    cleaned = policy.Scrubber.of(["s3cr3t-VALUE-0123456789"]).clean(data)
+    assert (cleaned.found, cleaned.hidden) == (found, hidden), cleaned
+    if found:
+        assert policy.REDACTED in cleaned.data
+
+
+@settings(deadline=None, max_examples=50)  # building a scrubber compiles a regex: ~50 ms for odd values
+@given(st.text(min_size=8, max_size=40), st.integers(0, 40), st.binary(max_size=50), st.binary(max_size=50))
+def test_scrubber_leaves_no_window(value: str, start: int, before: bytes, after: bytes) -> None:
+    piece = value[start:].encode()  # the secret from any character on: an upstream's slice
+    cleaned = policy.Scrubber.of([value]).clean(before + piece + after)
+    if len(piece) >= policy.WINDOW:
+        assert piece not in cleaned.data or cleaned.hidden
+
+
+def test_nested_coding() -> None:
+    import gzip
+
+    assert policy.nested_coding(gzip.compress(b"x")) == "gzip"
+    assert policy.nested_coding(b"plain") is None
