@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import shlex
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import NamedTuple, TypeVar
@@ -59,6 +60,11 @@ _PLAIN_PARAMETER = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::?[-+?][^$`<>(){}\[
 _COPROC_BEFORE = re.compile(rb"(?:^|[;&|(){}\n][ \t]*)coproc[ \t]+(?:([A-Za-z_][A-Za-z0-9_]*)[ \t]+)?$")
 # Variables that are bash's command hash and alias table: `BASH_CMDS[ls]=/bin/rm` is `hash -p`.
 _HASH_VARS = frozenset({"BASH_CMDS", "BASH_ALIASES"})
+# A `!` that starts a history expansion (bash's history_expansion_char rules, approximately).
+_HISTORY_EXPANSION = re.compile(r"![^\s=(]")
+# Redirections that may leave fd 1 or 2 on a file the line opened: an input redirection onto
+# them (`1<victim`) or a copy of another descriptor (`1>&3`, `<&$fd`).
+_STD_RETARGETED = re.compile(r"(?<![0-9])[12]<|[<>]&\s*(?:[3-9]|[0-9]{2}|\$)")
 
 
 # Reasons repeat across lines; sharing the frozen values saves building them again.
@@ -203,6 +209,8 @@ def walk(root: Node, src: bytes, parse: Parse) -> WalkResult:
         w.fail("unparsable", f"a nested command line could not be parsed: {e}")
     except RecursionError:
         w.fail("too-deep", "nesting too deep to analyse")
+    if w.aliases or w.history or w.histexpand:
+        w.finish()
     if w.reasons or w.variables is not None or w.arith_exp:
         if w.variables is not None or w.arith_exp:
             w.arith_verdict()
@@ -256,6 +264,15 @@ class _Walker:
         self.stdin_text: str | None = None
         # `hash -p PATH NAME` (or `BASH_CMDS[NAME]=PATH`) makes NAME run PATH for the rest of the line.
         self.hashed: dict[str, str | None] = {}  # None: a path that is not literal
+        # `alias NAME=VALUE` (or BASH_ALIASES[NAME]=VALUE): bash reads a later command named NAME as
+        # VALUE followed by the rest of the command (None: a value that is not literal).
+        self.aliases: dict[str, str | None] = {}
+        self.expanding: set[str] = set()  # aliases being expanded (bash never expands one in itself)
+        self.expand_aliases = False  # `shopt -s expand_aliases` somewhere on the line
+        # `set -o history` / `set -H` (histexpand) somewhere on the line: see finish().
+        self.history = False
+        self.histexpand = False
+        self.top_src = src
         # Quoting context of the word being walked: inside "..." (or an unquoted here-document body)
         # single quotes in a `${x:-...}` operand are literal; inside backticks `\"` is unescaped.
         self.in_dquote = False
@@ -266,6 +283,19 @@ class _Walker:
         self.code_text = False  # some literal text holds an array subscript with code in it
         self.arith_exp = False  # an arithmetic context evaluates an expanded value ($x, ${x}, $(...))
         self.variables: _Vars | None = None  # the variables the line assigns and evaluates (None: none yet)
+
+    def finish(self) -> None:
+        """Line-level verdicts on shell features that re-read the line's text as code."""
+        if self.aliases and self.expand_aliases:
+            self.line_reason("alias-expansion", "with expand_aliases on, bash reads later commands named like an "
+                                                "alias as the alias text followed by their words", MEDIUM)
+        if self.history or self.histexpand:
+            self.line_reason("history", "set -o history / set -H make fc and `!` history expansion run earlier "
+                                        "text again", MEDIUM)
+        if self.history and self.histexpand and _HISTORY_EXPANSION.search(self.top_src.decode("utf-8", "replace")):
+            self.line_reason("history-expansion", "with history and histexpand on, bash replaces `!` words (even in "
+                                                  "double quotes) with earlier text before parsing: what runs is "
+                                                  "not what this line shows", HIGH)
 
     def names(self) -> _Vars:
         v = self.variables
@@ -895,6 +925,7 @@ class _Walker:
             self.line_reason("shell-state", f"BASH_CMDS[{key}] makes {key!r} run {value.value[:60]!r}", None)
         else:
             self.line_reason("shell-state", f"BASH_ALIASES[{key}] defines an alias for {key!r}", None)
+            self.aliases[key] = value.value if value.literal else None
             self.nested_line(Word(value.value, value.literal), "an alias value is a command line", cmd, ctx)
 
     def subscript(self, node: Node, ctx: _Ctx) -> None:
@@ -946,7 +977,7 @@ class _Walker:
         writes = op in _WRITE_OPS
         if (op in (">&", "<&") and text is not None and (text.isdigit() or text == "-")) or (op in (">&", "<&") and text is not None and text.endswith("-") and text[:-1].isdigit()):
             writes = False
-        if writes and text is not None and tables.harmless_target(text):
+        if writes and text is not None and tables.harmless_target(text) and self.harmless_write(text):
             writes = False
         cmd.redirects.append(Redirect(op, fd, text, writes))
         if text is None:
@@ -959,6 +990,19 @@ class _Walker:
         if text is not None and tables.NETWORK_TARGET.match(text):
             cmd.reasons.append(_reason("redirect-network", f"{op} {text} opens a network connection", MEDIUM))
             cmd.ineligible.append("opens a network connection")
+
+    def harmless_write(self, target: str) -> bool:
+        """Whether opening `target` (a name `tables.harmless_target` accepts) for writing writes no
+        file. `/dev/fd/N`, `/dev/stdout` ... open again the file behind that descriptor, writable
+        even when the line opened it read-only (`echo x 3<victim >/dev/fd/3` overwrites victim):
+        harmless only for fd 1 and 2 while nothing on the line points them elsewhere."""
+        fd = tables.reopened_fd(target)
+        if fd is None:
+            return True
+        if fd not in (1, 2):
+            return False
+        return not (_STD_RETARGETED.search(self.src.decode("utf-8", "replace"))
+                    or _STD_RETARGETED.search(self.top_src.decode("utf-8", "replace")))
 
     def heredoc(self, node: Node, cmd: _Cmd, ctx: _Ctx) -> None:
         quoted = False
@@ -1422,6 +1466,10 @@ class _Walker:
                               HIGH)], ctx, cmd)
             return
         name = program_name(head.value)
+        if self.aliases and head.value in self.aliases and head.value not in self.expanding:
+            # Walked as bash may read it (the alias text, then the words); a quoted name is not
+            # expanded, so the command as written is judged too.
+            self.alias_call(argv, head.value, cmd, ctx)
         if name in self.hashed:
             target = self.hashed[name]
             if target is None:
@@ -1538,11 +1586,16 @@ class _Walker:
             if no_exec or shell_string is not None:
                 break
             i += step
+        if w.opens_positional and shell_string is None and not no_exec and i < n:
+            self.lock_file(name, argv[i], i + 1 < n, reasons, ineligible)
         if shell_string is None and w.shell_opts:
             for j in range(i, n):
                 if argv[j].literal and argv[j].value in w.shell_opts:
                     shell_string = argv[j + 1] if j + 1 < n else Word("", True)
                     break
+        if no_exec and _no_exec_sets(w, argv, longs):
+            reasons.append(_reason("wrapper", f"{name} sets the scheduling of a running process", MEDIUM))
+            ineligible.append(f"{name} changes another process")
         inner_start = i
         skip = 0
         while shell_string is None and not no_exec and skip < w.positional and inner_start < n:
@@ -1593,6 +1646,15 @@ class _Walker:
             why.append(f"runs with environment {', '.join(env_names)} changed")
         inner_ctx = _Ctx("wrapper", tuple(x for x in (*ctx.ineligible, *why) if x), ctx.span)
         self.run_argv(list(rest), cmd, inner_ctx)
+
+    def lock_file(self, name: str, lock: Word, runs: bool, reasons: list[Reason], ineligible: list[str]) -> None:
+        """flock FILE COMMAND opens FILE, creating it when missing (a lone number is a descriptor)."""
+        if not lock.literal:
+            reasons.append(_reason("wrapper", f"{name} opens a lock file whose name is not literal", MEDIUM))
+            ineligible.append(f"{name} opens a lock file whose name is not literal")
+        elif runs and not (tables.harmless_target(lock.value) and self.harmless_write(lock.value)):
+            reasons.append(_reason("wrapper", f"{name} creates its lock file {lock.value}", MEDIUM))
+            ineligible.append(f"{name} creates {lock.value}")
 
     def nested_line(self, text: Word, why: str, cmd: _Cmd, ctx: _Ctx) -> None:
         """Parse a literal command string (bash -c, eval, su -c ...) and walk its actions."""
@@ -1697,10 +1759,31 @@ class _Walker:
         self.emit(argv, name, [name], argv[1:], LOW, [_reason("table", "alias defines a command alias")], ctx, cmd)
         for w in argv[1:]:
             if not w.literal:
+                self.mutates = True
                 self.nested_line(w, "an alias value is a command line", cmd, ctx)
             elif "=" in w.value and not w.value.startswith("-"):
                 self.mutates = True
-                self.nested_line(Word(w.value.split("=", 1)[1], True), "an alias value is a command line", cmd, ctx)
+                alias_name, _, value = w.value.partition("=")
+                self.aliases[alias_name] = value
+                self.nested_line(Word(value, True), "an alias value is a command line", cmd, ctx)
+
+    def alias_call(self, argv: list[Word], name: str, cmd: _Cmd, ctx: _Ctx) -> None:
+        """A command named like an alias defined on the line: bash reads the alias text followed by
+        the rest of the command (`alias echo=eval; echo touch x` runs `eval touch x`)."""
+        value = self.aliases[name]
+        why = f"{name} is an alias defined on this line"
+        if value is None:
+            self.emit(argv, name, [name], argv[1:], HIGH,
+                      [_reason("non-literal-code", f"{why}, whose text is not literal", HIGH)], ctx, cmd)
+            return
+        parts = [value]
+        for w in argv[1:]:
+            parts.append(shlex.quote(w.value) if w.literal else w.value)
+        self.expanding.add(name)
+        try:
+            self.nested_line(Word(" ".join(parts), True), f"{why} (read as {value[:60]!r})", cmd, ctx)
+        finally:
+            self.expanding.discard(name)
 
     def interpreter(self, argv: list[Word], name: str, cmd: _Cmd, ctx: _Ctx) -> None:
         inline = any(w.literal and w.value in ("-c", "-e", "-E", "-r", "--eval", "-p", "--print", "-x")
@@ -1751,7 +1834,9 @@ class _Walker:
                 cand = _subcommand(entry, name, args, j, risk, index)
                 if (max(cand[0], MEDIUM), cand[1]) > (max(best[0], MEDIUM), best[1]):
                     best = cand
-            risk, _, key, rest_start, sub_reason, index, style = best
+            risk, _, key, rest_start, sub_reason, index, style, hidden = best
+            if hidden:
+                ineligible.append(hidden)
             if len(key) == 1 and rest_start < len(args) and not args[rest_start].literal:
                 ineligible.append("the subcommand is not literal")
             if unknown_opt:
@@ -1793,12 +1878,22 @@ class _Walker:
                     reasons.append(_reason("flag", f"{w.value}: {fl.reason}", fl.risk))
                     if fl.ineligible:
                         ineligible.append(f"{w.value}: {fl.reason}")
+        if entry.globals_anywhere:
+            self.late_globals(entry, rest, reasons, ineligible)
         if entry.check is not None:
             for check_risk, text in CHECKS[entry.check](self, rest, key):
                 reasons.append(_reason("argument", text, check_risk))
-                if check_risk is HIGH and entry.check in _CODE_CHECKS:
+                if (check_risk is HIGH and entry.check in _CODE_CHECKS) or (
+                        check_risk is not None and entry.check in _SCRIPT_CHECKS):
                     ineligible.append(text)
-        if (has_flags or entry.check) and not _all_literal(rest):
+        if entry.subs is not None:
+            # Subcommands talk to registries, daemons and clusters the line may choose (`npm view
+            # --registry=URL "$(cat key)"`): an expanded argument may carry data out or be a
+            # dangerous option. (Global option values are judged by global_options.)
+            if not _all_literal(rest):
+                reasons.append(_reason("non-literal-argument", f"an argument of {name} is not literal: it could be a "
+                                                               "dangerous option or data sent to a host", MEDIUM))
+        elif (has_flags or entry.check) and not _all_literal(rest):
             reasons.append(_reason("non-literal-argument",
                                   f"an argument of {name} is not literal and could be a dangerous option", MEDIUM))
         self.emit(argv, name, key, rest, risk, reasons, ctx, cmd, ineligible)
@@ -1809,6 +1904,26 @@ class _Walker:
         if changes is not None and _changes_state(changes, rest):
             self.mutates = True
             self.line_reason("shell-state", f"{name} changes how later commands run", None)
+
+    def late_globals(self, entry: Program, rest: Sequence[Word], reasons: list[Reason], ineligible: list[str]) -> None:
+        """Global options given after the subcommand, for programs that accept them anywhere
+        (`kubectl get pods --kubeconfig ./k`, `pip list --log out`)."""
+        index = entry.anywhere_index
+        for w in rest:
+            if not w.literal:
+                continue
+            v = w.value
+            if v == "--":
+                break
+            if not v.startswith("--"):
+                continue
+            fl = index.match(v, "gnu")
+            if fl is not None:
+                r = _reason("global-option", f"{v.split('=', 1)[0]}: {fl.reason}", fl.risk if fl.risk > LOW else None)
+                if r not in reasons:
+                    reasons.append(r)
+                if fl.ineligible:
+                    ineligible.append(f"{v.split('=', 1)[0]}: {fl.reason}")
 
     def var_builtin(self, name: str, args: Sequence[Word], _cmd: _Cmd, _ctx: _Ctx) -> None:
         """read/mapfile/printf -v/getopts/wait -p assign the variables they name, with values the
@@ -1866,6 +1981,7 @@ class _Walker:
         """`set -k` (`-o keyword`) makes NAME=value words anywhere on a later command line
         environment assignments (`bash -c : BASH_ENV=x` then sources x): not modelled, so later
         lines of this one are not judged as bash runs them."""
+        self.history_options(args, shopt=False)
         for i, a in enumerate(args):
             v = a.value
             if not a.literal:
@@ -1884,6 +2000,55 @@ class _Walker:
                 self.line_reason("set-keyword", "set -k makes NAME=value words after a command name environment "
                                                 "assignments, which this analysis does not follow", MEDIUM)
                 return
+
+    def history_options(self, args: Sequence[Word], *, shopt: bool) -> None:
+        """Record `set -o history`, `set -H` / `-o histexpand` (and `shopt -so ...`, `shopt -s
+        expand_aliases`): they make bash run text again (fc, `!!`) or read alias text as code."""
+        on = not shopt  # shopt without -s only reports
+        named_o = False  # shopt -o: the operands are `set -o` names
+        i = 0
+        n = len(args)
+        while i < n:
+            a = args[i]
+            v = a.value
+            i += 1
+            if not a.literal:
+                return
+            if v == "--":
+                if shopt:
+                    self.history_names([x.value for x in args[i:] if x.literal], on, not named_o)
+                return  # set: positional parameters follow
+            if len(v) > 1 and v[0] in "-+" and v[1] != "-":
+                if shopt:
+                    on = on or "s" in v[1:]
+                    named_o = named_o or "o" in v[1:]
+                elif v[0] == "-":
+                    if "H" in v[1:]:
+                        self.histexpand = self.mutates = True
+                    if v[-1] == "o" and i < n:
+                        self.history_names([args[i].value], True, False)
+                        i += 1
+                elif v[-1] == "o":
+                    i += 1
+                continue
+            if not shopt:
+                return  # set: positional parameters from here
+            self.history_names([v], on, not named_o)
+
+    def history_names(self, names: Sequence[str], on: bool, shopt_name: bool) -> None:
+        if not on:
+            return
+        for v in names:
+            if shopt_name:
+                if v == "expand_aliases":
+                    self.expand_aliases = True
+            elif v == "history":
+                self.history = self.mutates = True
+            elif v == "histexpand":
+                self.histexpand = self.mutates = True
+
+    def shopt_options(self, _name: str, args: Sequence[Word], _cmd: _Cmd, _ctx: _Ctx) -> None:
+        self.history_options(args, shopt=True)
 
     def global_options(self, entry: Program, name: str, args: Sequence[Word], reasons: list[Reason],
                        ineligible: list[str]) -> tuple[list[int], str]:
@@ -1927,6 +2092,11 @@ class _Walker:
             if g.ineligible:
                 ineligible.append(f"{name} {opt_name} changes what the command does")
             attached = attached or (not v.startswith("--") and len(v) > 2)
+            if g.net and g.value and not attached and j + 1 < n and not args[j + 1].literal:
+                r = _reason("non-literal-argument", f"{opt_name} names a server with a value that is not literal "
+                                                    "(a way out for data)", MEDIUM)
+                if r not in reasons:
+                    reasons.append(r)
             reach[min(j + (2 if g.value and not attached else 1), n)] = True
         return starts, unknown
 
@@ -1939,6 +2109,12 @@ class _Walker:
                     if name.literal and not name.value.startswith("-"):
                         self.hashed[name.value] = target
                 return
+
+    def script_commands(self, name: str, args: Sequence[Word], cmd: _Cmd, ctx: _Ctx) -> None:
+        """Walk the literal command lines a sed (`e`) or awk (system(), pipes) script runs."""
+        scan = _sed_scan if name == "sed" else _awk_scan
+        for text in scan(tuple((a.value, a.literal) for a in args))[1]:
+            self.nested_line(Word(text, True), f"the {name} script runs a command line with sh -c", cmd, ctx)
 
     def find_exec(self, _name: str, args: Sequence[Word], cmd: _Cmd, ctx: _Ctx) -> None:
         i = 0
@@ -1986,9 +2162,10 @@ def _changes_state(options: frozenset[str], args: Sequence[Word]) -> bool:
 
 
 def _subcommand(entry: Program, name: str, args: Sequence[Word], j: int, risk: Risk, index: tables.FlagIndex,
-                ) -> tuple[Risk, bool, list[str], int, str, tables.FlagIndex, str]:
+                ) -> tuple[Risk, bool, list[str], int, str, tables.FlagIndex, str, str]:
     """The subcommand starting at args[j]: (risk, whether the table knows it, key, index of the
-    first word after it, reason, flag index, flag style)."""
+    first word after it, reason, flag index, flag style, why rules must not match it ('' if
+    they may))."""
     key = [name]
     style = entry.style
     arity = tables.ARITY.get(name, 2)
@@ -2007,14 +2184,26 @@ def _subcommand(entry: Program, name: str, args: Sequence[Word], j: int, risk: R
         index = sub.flag_index
         style = "gnu"
     sub_args = _SUB_ARGS.get(" ".join(key[:2]))
+    hidden = ""
     if sub_args:
-        first = Word(key[2], True) if len(key) > 2 else next(
-            (w for w in args[k:] if w.literal and not w.value.startswith("-")), None)
+        # The sub-argument is the word right after the subcommand (`git stash -- list` is `git
+        # stash push -- list`). A later word may still raise the risk (`git remote -v add`).
+        if len(key) > 2:
+            first: Word | None = Word(key[2], True)
+        elif k < len(args) and args[k].literal and not args[k].value.startswith("-"):
+            first = args[k]
+        else:
+            first = next((w for w in args[k:] if w.literal and not w.value.startswith("-")), None)
+            if first is not None and first.value in sub_args and sub_args[first.value][0] <= risk:
+                # `git stash -- list` pushes a stash of the file list: not what a rule naming the
+                # subcommand's words expects.
+                hidden = f"{' '.join(key[:2])} {first.value!r} after an option or `--` is not that subcommand"
+                first = None
         if first is not None and first.value in sub_args:
             risk, text = sub_args[first.value]
             sub_reason = f"{' '.join(key[:2])} {first.value}: {text}"
     known = sub is not None and sub is not entry.unknown_sub and sub is not entry.no_sub
-    return risk, known, key, k, sub_reason, index, style
+    return risk, known, key, k, sub_reason, index, style, hidden
 
 
 def _lookup_sub(entry: Program, sub_words: list[str]) -> Sub | None:
@@ -2093,6 +2282,43 @@ def _wrapper_flags(w: tables.Wrapper, own: Sequence[Word], longs: tuple[str, ...
                 ineligible.append(f"{v}: {fl.reason}")
         if takes_next:
             i += 1
+
+
+def _no_exec_sets(w: tables.Wrapper, argv: Sequence[Word], longs: tuple[str, ...]) -> bool:
+    """Whether a wrapper in no-exec mode (`chrt -p`, `taskset -p`, `ionice -p`) changes the process
+    it names rather than showing it: an option of `w.no_exec_sets`, more operands than a query
+    takes, or a word that is not literal."""
+    operands = 0
+    i = 1
+    n = len(argv)
+    while i < n:
+        word = argv[i]
+        v = word.value
+        i += 1
+        if not word.literal:
+            return True
+        if v == "--":
+            operands += n - i
+            break
+        if not v.startswith("-") or v == "-":
+            operands += 1
+            continue
+        if v.startswith("--"):
+            opt, eq, _ = v.partition("=")
+            if len(opt) > 2 and any(o.startswith(opt) for o in w.no_exec_sets):  # GNU prefixes: --fi is --fifo
+                return True
+            opt = _resolve_long(opt, longs)
+            if opt in w.value_opts and not eq:
+                i += 1
+            continue
+        for pos in range(1, len(v)):
+            flag = "-" + v[pos]
+            if flag in w.no_exec_sets:
+                return True
+            if flag in w.value_opts:
+                i += 0 if pos + 1 < len(v) else 1
+                break
+    return operands > w.no_exec_query_args
 
 
 def _xargs_replace(opts: Sequence[Word], longs: tuple[str, ...]) -> str:
@@ -2196,6 +2422,45 @@ def _check_hostname(_w: _Walker, args: Sequence[Word], _k: list[str]) -> list[tu
     return [(MEDIUM, "hostname NAME sets the host name")] if _positionals(args) else []
 
 
+_DATE_VALUE_OPTS = frozenset({"-d", "--date", "-f", "--file", "-r", "--reference", "-s", "--set", "--rfc-3339"})
+_DATE_LONGS = ("--date", "--debug", "--file", "--iso-8601", "--reference", "--resolution", "--rfc-2822",
+               "--rfc-3339", "--rfc-email", "--set", "--universal", "--utc", "--help", "--version")
+
+
+def _check_date(_w: _Walker, args: Sequence[Word], _k: list[str]) -> list[tuple[Risk | None, str]]:
+    """GNU date with an operand that is not a +FORMAT sets the clock (`date 010100002030`)."""
+    i = 0
+    n = len(args)
+    only_operands = False
+    while i < n:
+        a = args[i]
+        v = a.value
+        i += 1
+        if not a.literal:
+            continue  # judged by the caller (an argument that is not literal)
+        if not only_operands and v == "--":
+            only_operands = True
+            continue
+        if not only_operands and v.startswith("-") and len(v) > 1:
+            if v.startswith("--"):
+                opt = _resolve_long(v.split("=", 1)[0], _DATE_LONGS)
+                if opt in _DATE_VALUE_OPTS and "=" not in v:
+                    i += 1
+                continue
+            for pos in range(1, len(v)):
+                if v[pos] == "s":
+                    return [(MEDIUM, "date -s sets the system clock")]
+                if "-" + v[pos] in _DATE_VALUE_OPTS:
+                    i += 0 if pos + 1 < len(v) else 1
+                    break
+                if v[pos] == "I":
+                    break  # -I[FMT]: the rest is its value
+            continue
+        if not v.startswith("+"):
+            return [(MEDIUM, f"date {v[:40]} sets the system clock")]
+    return []
+
+
 def _check_second_positional(_w: _Walker, args: Sequence[Word], k: list[str]) -> list[tuple[Risk | None, str]]:
     return [(MEDIUM, f"{k[0]} with two file arguments writes the second")] if len(_positionals(args)) >= 2 else []
 
@@ -2206,8 +2471,9 @@ def _check_net_args(_w: _Walker, args: Sequence[Word], k: list[str]) -> list[tup
     return []
 
 
-def _check_tee(_w: _Walker, args: Sequence[Word], _k: list[str]) -> list[tuple[Risk | None, str]]:
-    files = [a for a in _positionals(args) if not (a.literal and tables.harmless_target(a.value))]
+def _check_tee(w: _Walker, args: Sequence[Word], _k: list[str]) -> list[tuple[Risk | None, str]]:
+    files = [a for a in _positionals(args)
+             if not (a.literal and tables.harmless_target(a.value) and w.harmless_write(a.value))]
     return [(MEDIUM, "tee writes " + ", ".join(a.value for a in files))] if files else [
         (None, "tee writes only to standard output or /dev/null")]
 
@@ -2221,6 +2487,26 @@ def _check_varnames(_w: _Walker, args: Sequence[Word], k: list[str]) -> list[tup
         if "[" in a.value and _CODE_IN_TEXT.search(a.value):
             return [(HIGH, _subscript_code_text(k[0], a.value))]
     return []
+
+
+def _check_unset(w: _Walker, args: Sequence[Word], k: list[str]) -> list[tuple[Risk | None, str]]:
+    """unset NAME: besides subscripts with code, unsetting a behaviour variable changes how later
+    commands run (`unset PATH; ls` runs ./ls: bash then searches the current directory)."""
+    out = _check_varnames(w, args, k)
+    functions = False
+    options = True
+    for a in args:
+        v = a.value
+        if options and a.literal and v.startswith("-") and len(v) > 1:
+            if v == "--":
+                options = False
+            functions = functions or "f" in v
+            continue
+        options = False
+        if a.literal and not functions and tables.behaviour_var(v) and v not in tables.SAFE_UNSET:
+            w.mutates = True
+            out.append((MEDIUM, f"{k[0]} {v} changes how later commands run"))
+    return out
 
 
 def _check_printf(_w: _Walker, args: Sequence[Word], k: list[str]) -> list[tuple[Risk | None, str]]:
@@ -2328,6 +2614,12 @@ def _check_declare(w: _Walker, args: Sequence[Word], k: list[str]) -> list[tuple
         if tables.behaviour_var(name) and (m or exports):
             w.mutates = True
             out.append((MEDIUM, f"{k[0]} {name} changes how later commands run"))
+        elif (tables.behaviour_var(name) and a.literal and k[0] != "readonly" and name not in tables.SAFE_UNSET
+              and not any(c in flags for c in "pfF")):
+            # `local PATH` (declare/typeset in a function) makes an unset local: with PATH unset
+            # bash looks commands up in the current directory.
+            w.mutates = True
+            out.append((MEDIUM, f"{k[0]} {name} without a value unsets it in a function"))
         if not a.literal and not m:
             w.arith_exp = True  # the expanded name's subscript is evaluated
             out.append((MEDIUM, f"{k[0]} with a name that is not literal"))
@@ -2353,31 +2645,458 @@ def _check_ssh(_w: _Walker, args: Sequence[Word], _k: list[str]) -> list[tuple[R
     return []
 
 
-_SED_EXEC = re.compile(r"(?:^|[;\n{}])\s*(?:[0-9$,/!~+]|\\.)*\s*[ewW](?:\s|$)|s(.).*?\1.*?\1[gpIiMm0-9]*[ew]")
+# -- sed and awk scripts: commands they run and files they write -------------------------------
+# A `sed *` or `awk *` rule must not absorb what the script does beyond editing text: sed's `e`
+# command and `s///e` flag and awk's system(), pipes and coprocesses run shell command lines; sed
+# `w`/`W`, awk `print > FILE` write files the words do not show; sed `r`/`R` and program files read
+# them. Each such finding makes the action not rule-eligible (`_SCRIPT_CHECKS`); a literal command
+# line is walked as one (`_Walker.script_commands`), an unknown one is high.
+
+_SED_LONGS = ("--binary", "--debug", "--expression", "--file", "--follow-symlinks", "--help", "--in-place",
+              "--line-length", "--null-data", "--posix", "--quiet", "--regexp-extended", "--sandbox", "--separate",
+              "--silent", "--unbuffered", "--version", "--zero-terminated")
+_SED_PLAIN = frozenset("{}=dDgGhHnNpPxzF")
+
+# (risk, text) findings and the literal command lines the script runs.
+ScriptScan = tuple[tuple[tuple[Risk | None, str], ...], tuple[str, ...]]
 
 
-def _check_sed(_w: _Walker, args: Sequence[Word], _k: list[str]) -> list[tuple[Risk | None, str]]:
-    out: list[tuple[Risk | None, str]] = []
-    scripts = [a.value for a in args if not a.value.startswith("-")][:1]
-    for i, a in enumerate(args):
-        if a.value in ("-e", "--expression") and i + 1 < len(args):
-            scripts.append(args[i + 1].value)
-        if a.value in ("-f", "--file"):
-            out.append((None, "sed reads its script from a file"))
-    for s in scripts:
-        if _SED_EXEC.search(s):
-            out.append((None, f"sed script {s[:40]!r} may run commands or write files (e/w)"))
+def _script_output(target: str) -> bool:
+    """Whether a file a sed/awk script writes is only its own output (or /dev/null): the names
+    they special-case. `/dev/fd/3` would open again a file the line may have opened read-only."""
+    return tables.harmless_target(target) and tables.reopened_fd(target) in (None, 1, 2)
+
+
+def _sed_delim_end(s: str, i: int, delim: str) -> int | None:
+    """Index of the unescaped `delim` ending a regex or replacement that starts at i."""
+    n = len(s)
+    while i < n:
+        c = s[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == delim:
+            return i
+        if c == "\n" and delim != "\n":
+            return None
+        i += 1
+    return None
+
+
+def _sed_effects(s: str) -> list[tuple[str, str | None]] | None:
+    """What a GNU sed script does besides editing: ("exec", command line or None when built at
+    run time), ("write", file), ("read", file). None when the script cannot be read."""
+    out: list[tuple[str, str | None]] = []
+    n = len(s)
+    i = 0
+
+    def eol(j: int) -> int:
+        k = s.find("\n", j)
+        return n if k < 0 else k
+
+    def blanks(j: int) -> int:
+        while j < n and s[j] in " \t":
+            j += 1
+        return j
+
+    while i < n:
+        if s[i] in " \t\n;":
+            i += 1
+            continue
+        for second in (False, True):  # up to two addresses
+            i = blanks(i)
+            if i >= n:
+                break
+            c = s[i]
+            if c.isdigit() or (second and c in "+~"):
+                i += 1
+                while i < n and (s[i].isdigit() or s[i] == "~"):
+                    i += 1
+            elif c == "$":
+                i += 1
+            elif c in "/\\":
+                if c == "\\":
+                    i += 1
+                if i >= n:
+                    return None
+                delim = s[i]
+                end = _sed_delim_end(s, i + 1, delim)
+                if end is None:
+                    return None
+                i = end + 1
+                while i < n and s[i] in "IM":
+                    i += 1
+            else:
+                break
+            i = blanks(i)
+            if second or i >= n or s[i] != ",":
+                break
+            i += 1
+        i = blanks(i)
+        while i < n and s[i] == "!":
+            i = blanks(i + 1)
+        if i >= n:
+            return None
+        c = s[i]
+        i += 1
+        if c in _SED_PLAIN:
+            continue
+        if c == "#":
+            i = eol(i)
+        elif c in ":btTv":
+            while i < n and s[i] not in ";\n":
+                i += 1
+        elif c in "aic":
+            while True:  # the text runs to the end of the line; backslash-newline continues it
+                j = eol(i)
+                if j < n and s[j - 1] == "\\":
+                    i = j + 1
+                    continue
+                i = j
+                break
+        elif c in "rRwW":
+            j = eol(i)
+            out.append(("read" if c in "rR" else "write", s[blanks(i):j]))
+            i = j
+        elif c == "e":
+            j = eol(i)
+            text = s[blanks(i):j]
+            out.append(("exec", text if text.strip() else None))
+            i = j
+        elif c in "qQlL":
+            i = blanks(i)
+            while i < n and s[i].isdigit():
+                i += 1
+        elif c in "sy":
+            if i >= n or s[i] in "\n\\":
+                return None
+            delim = s[i]
+            mid = _sed_delim_end(s, i + 1, delim)
+            end = _sed_delim_end(s, mid + 1, delim) if mid is not None else None
+            if mid is None or end is None:
+                return None
+            replacement = s[mid + 1:end]
+            i = end + 1
+            while c == "s" and i < n:
+                f = s[i]
+                if f in "gpiImM" or f.isdigit():
+                    i += 1
+                elif f == "e":
+                    # The pattern space after the substitution runs: the replacement is what is
+                    # known of it (unknown when it copies matched text: `&`, `\1`).
+                    known = "&" not in replacement and "\\" not in replacement and replacement.strip()
+                    out.append(("exec", replacement if known else None))
+                    i += 1
+                elif f == "w":
+                    j = eol(i + 1)
+                    out.append(("write", s[blanks(i + 1):j]))
+                    i = j
+                else:
+                    break
+        else:
+            return None
     return out
 
 
-_AWK_EXEC = re.compile(r"system\s*\(|\|\s*(getline|&)|\"\s*\|\s*getline|print[f]?[^;}]*[|>]")
+@lru_cache(maxsize=1024)
+def _sed_scan(args: tuple[tuple[str, bool], ...]) -> ScriptScan:
+    """Findings for sed with these (value, literal) arguments."""
+    scripts: list[str] = []
+    findings: list[tuple[Risk | None, str]] = []
+    operands: list[tuple[str, bool]] = []
+    from_file = False
+    i = 0
+    n = len(args)
+    while i < n:
+        v, lit = args[i]
+        i += 1
+        if not lit:
+            operands.append((v, lit))
+            continue
+        if v == "--":
+            operands.extend(args[i:])
+            break
+        value: tuple[str, bool] | None = None
+        which = ""
+        if v.startswith("--"):
+            opt, eq, attached = v.partition("=")
+            opt = _resolve_long(opt, _SED_LONGS)
+            if opt in ("--expression", "--file", "--line-length"):
+                which = opt
+                value = (attached, True) if eq else (args[i] if i < n else ("", True))
+                i += 0 if eq else 1
+        elif v.startswith("-") and len(v) > 1:
+            for pos in range(1, len(v)):
+                c = v[pos]
+                if c in "efl":
+                    which = {"e": "--expression", "f": "--file", "l": "--line-length"}[c]
+                    value = (v[pos + 1:], True) if pos + 1 < len(v) else (args[i] if i < n else ("", True))
+                    i += 0 if pos + 1 < len(v) else 1
+                    break
+                if c == "i":
+                    break  # -i[SUFFIX]: the rest of the word is the suffix
+        else:
+            operands.append((v, lit))
+            continue
+        if which == "--expression" and value is not None:
+            from_file = from_file or not value[1]  # an expanded script: judged as not literal
+            if value[1]:
+                scripts.append(value[0])
+        elif which == "--file" and value is not None:
+            from_file = True
+            findings.append((MEDIUM, f"sed reads its script from {value[0][:60]!r}, which this line does not show"))
+    if not scripts and not from_file and operands and operands[0][1]:
+        scripts.append(operands[0][0])
+    commands: list[str] = []
+    for script in scripts:
+        effects = _sed_effects(script)
+        if effects is None:
+            findings.append((MEDIUM, f"sed script {script[:40]!r} could not be analysed"))
+            continue
+        for kind, arg in effects:
+            if kind == "exec":
+                if arg is None:
+                    findings.append((HIGH, f"sed script {script[:40]!r} runs text built at run time as a command"))
+                else:
+                    findings.append((MEDIUM, f"sed script runs the command line {arg[:60]!r}"))
+                    commands.append(arg)
+            elif kind == "write":
+                if arg is None or not _script_output(arg):
+                    findings.append((MEDIUM, f"sed script writes the file {arg!r}"))
+            else:
+                findings.append((MEDIUM, f"sed script reads the file {arg!r}"))
+    return tuple(findings), tuple(commands)
+
+
+def _check_sed(_w: _Walker, args: Sequence[Word], _k: list[str]) -> list[tuple[Risk | None, str]]:
+    return list(_sed_scan(tuple((a.value, a.literal) for a in args))[0])
+
+
+_AWK_LONGS = ("--assign", "--bignum", "--characters-as-bytes", "--copyright", "--debug", "--dump-variables",
+              "--exec", "--field-separator", "--file", "--gen-pot", "--help", "--include", "--lint", "--lint-old",
+              "--load", "--no-optimize", "--non-decimal-data", "--optimize", "--posix", "--pretty-print",
+              "--profile", "--re-interval", "--sandbox", "--source", "--trace", "--traditional",
+              "--use-lc-numeric", "--version")
+_AWK_VALUE = frozenset("fvFeEilW")  # short options that take a value (attached or the next word)
+_AWK_OPTIONAL = frozenset("dDoLp")  # gawk options whose value is optional (attached only)
+_AWK_TWO_CHAR = frozenset({"||", "&&", ">>", ">=", "<=", "==", "!=", "++", "--", "+=", "-=", "*=", "/=", "%=",
+                           "^=", "**", "|&"})
+_AWK_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "/": "/", "r": "\r", "a": "\a", "b": "\b",
+                "f": "\f", "v": "\v"}
+
+
+def _awk_tokens(p: str) -> list[tuple[str, str]] | None:
+    """A rough awk tokenizer: strings (unescaped), regex literals, words, numbers, operators and
+    newlines. None when a string or regex does not end."""
+    toks: list[tuple[str, str]] = []
+    i = 0
+    n = len(p)
+    while i < n:
+        c = p[i]
+        if c in " \t\r":
+            i += 1
+        elif c == "\\" and i + 1 < n and p[i + 1] in "\r\n":
+            i += 2
+        elif c == "\n":
+            toks.append(("nl", c))
+            i += 1
+        elif c == "#":
+            k = p.find("\n", i)
+            i = n if k < 0 else k
+        elif c == '"':
+            buf: list[str] = []
+            i += 1
+            while i < n and p[i] != '"':
+                if p[i] == "\\" and i + 1 < n:
+                    buf.append(_AWK_ESCAPES.get(p[i + 1], "\\" + p[i + 1]))
+                    i += 2
+                    continue
+                if p[i] == "\n":
+                    return None
+                buf.append(p[i])
+                i += 1
+            if i >= n:
+                return None
+            toks.append(("str", "".join(buf)))
+            i += 1
+        elif c == "/" and (not toks or toks[-1][0] == "nl" or (
+                toks[-1][0] == "op" and toks[-1][1] not in (")", "]", "$", "++", "--"))):
+            i += 1
+            in_bracket = False
+            while i < n and (p[i] != "/" or in_bracket):
+                if p[i] == "\\":
+                    i += 2
+                    continue
+                if p[i] == "\n":
+                    return None
+                if p[i] == "[" and not in_bracket:
+                    in_bracket = True
+                    if i + 1 < n and p[i + 1] == "]":
+                        i += 1
+                elif p[i] == "]":
+                    in_bracket = False
+                i += 1
+            if i >= n:
+                return None
+            toks.append(("re", ""))
+            i += 1
+        elif c.isalpha() or c == "_" or c == "@":
+            j = i + 1
+            while j < n and (p[j].isalnum() or p[j] == "_"):
+                j += 1
+            toks.append(("word", p[i:j]))
+            i = j
+        elif c.isdigit() or (c == "." and i + 1 < n and p[i + 1].isdigit()):
+            j = i + 1
+            while j < n and (p[j].isalnum() or p[j] == "."):
+                j += 1
+            toks.append(("num", p[i:j]))
+            i = j
+        elif p[i:i + 2] in _AWK_TWO_CHAR:
+            toks.append(("op", p[i:i + 2]))
+            i += 2
+        else:
+            toks.append(("op", c))
+            i += 1
+    return toks
+
+
+def _awk_effects(p: str) -> list[tuple[str, str | None]] | None:
+    """What an awk program does besides computing: ("exec", command line or None when built at run
+    time), ("write", file or None), ("load", library), ("include", file). None: unreadable."""
+    toks = _awk_tokens(p)
+    if toks is None:
+        return None
+    out: list[tuple[str, str | None]] = []
+    n = len(toks)
+    in_print = False
+    depth = 0
+    print_depth = 0
+    for k, (kind, text) in enumerate(toks):
+        nxt = toks[k + 1] if k + 1 < n else ("", "")
+        after = toks[k + 2] if k + 2 < n else ("", "")
+        if kind == "word":
+            if text in ("print", "printf"):
+                in_print, print_depth = True, depth
+            elif text == "system" and nxt == ("op", "("):
+                lit = after[0] == "str" and k + 3 < n and toks[k + 3] == ("op", ")")
+                out.append(("exec", after[1] if lit else None))
+            elif text == "@load":
+                out.append(("load", nxt[1]))
+            elif text == "@include":
+                out.append(("include", nxt[1]))
+            continue
+        if kind == "nl" or (kind == "op" and text in (";", "{", "}")):
+            in_print = False
+            continue
+        if kind != "op":
+            continue
+        if text in ("(", "["):
+            depth += 1
+        elif text in (")", "]"):
+            depth -= 1
+        elif text in ("|", "|&"):
+            if nxt == ("word", "getline"):
+                prev = toks[k - 1] if k else ("", "")
+                before = toks[k - 2] if k > 1 else ("nl", "")
+                lit = prev[0] == "str" and (before[0] in ("nl", "") or before[1] in (";", "{", "}", "(", ","))
+                out.append(("exec", prev[1] if lit else None))
+            else:
+                target = nxt[1] if text == "|" else ""
+                lit = text == "|" and nxt[0] == "str" and (after[0] in ("nl", "") or after[1] in (";", "}", ")"))
+                out.append(("exec", target if lit else None))
+        elif text in (">", ">>") and in_print and depth == print_depth:
+            lit = nxt[0] == "str" and (after[0] in ("nl", "") or after[1] in (";", "}"))
+            out.append(("write", nxt[1] if lit else None))
+    return out
+
+
+@lru_cache(maxsize=1024)
+def _awk_scan(args: tuple[tuple[str, bool], ...]) -> ScriptScan:
+    """Findings for awk with these (value, literal) arguments."""
+    programs: list[str] = []
+    findings: list[tuple[Risk | None, str]] = []
+    from_file = False
+    sandbox = False
+    operands: list[tuple[str, bool]] = []
+    i = 0
+    n = len(args)
+    while i < n:
+        v, lit = args[i]
+        i += 1
+        if not lit:
+            operands.append((v, lit))
+            continue
+        if v == "--":
+            operands.extend(args[i:])
+            break
+        opts: list[tuple[str, str]] = []  # (option letter or long name, value)
+        if v.startswith("--"):
+            opt, eq, attached = v.partition("=")
+            opt = _resolve_long(opt, _AWK_LONGS)
+            value = attached
+            if not eq and opt in ("--assign", "--exec", "--field-separator", "--file", "--include", "--load",
+                                  "--source"):
+                value = args[i][0] if i < n else ""
+                i += 1
+            opts.append((opt, value))
+        elif v.startswith("-") and len(v) > 1:
+            for pos in range(1, len(v)):
+                c = v[pos]
+                if c in _AWK_VALUE or c in _AWK_OPTIONAL:
+                    value = v[pos + 1:]
+                    if not value and c in _AWK_VALUE:
+                        value = args[i][0] if i < n else ""
+                        i += 1
+                    opts.append((c, value))
+                    break
+                opts.append((c, ""))
+        else:
+            operands.append((v, lit))
+            continue
+        for opt, value in opts:
+            if opt in ("e", "--source"):
+                programs.append(value)
+            elif opt in ("f", "--file", "E", "--exec", "i", "--include"):
+                from_file = True
+                findings.append((MEDIUM, f"awk reads program text from {value[:60]!r}, which this line does not "
+                                         "show"))
+            elif opt in ("l", "--load"):
+                findings.append((HIGH, f"awk loads the shared library {value[:60]!r}"))
+            elif opt in ("o", "p", "d", "--pretty-print", "--profile", "--dump-variables"):
+                findings.append((MEDIUM, f"awk {opt} writes a file"))
+            elif opt in ("D", "--debug", "W"):
+                findings.append((MEDIUM, f"awk {opt} {value[:30]!r} changes how the program is read or run"))
+            elif opt == "--sandbox":
+                sandbox = True
+    if not programs and not from_file and operands and operands[0][1]:
+        programs.append(operands[0][0])
+    commands: list[str] = []
+    for prog in programs:
+        effects = _awk_effects(prog)
+        if effects is None:
+            findings.append((MEDIUM, f"awk program {prog[:40]!r} could not be analysed"))
+            continue
+        for kind, arg in effects:
+            if kind == "load":
+                findings.append((HIGH, f"awk @load loads the shared library {arg!r}"))
+            elif kind == "include":
+                findings.append((MEDIUM, f"awk @include reads program text from {arg!r}"))
+            elif sandbox:
+                continue  # gawk --sandbox refuses system(), pipes and output redirection
+            elif kind == "exec":
+                if arg is None:
+                    findings.append((HIGH, "the awk program runs a command line built at run time"))
+                else:
+                    findings.append((MEDIUM, f"the awk program runs the command line {arg[:60]!r}"))
+                    commands.append(arg)
+            elif arg is None or not _script_output(arg):
+                findings.append((MEDIUM, f"the awk program writes the file {arg if arg is not None else '(not literal)'!r}"))
+    return tuple(findings), tuple(commands)
 
 
 def _check_awk(_w: _Walker, args: Sequence[Word], _k: list[str]) -> list[tuple[Risk | None, str]]:
-    for a in args:
-        if _AWK_EXEC.search(a.value):
-            return [(None, "the awk program runs commands or writes files")]
-    return []
+    return list(_awk_scan(tuple((a.value, a.literal) for a in args))[0])
 
 
 _GIT_CONFIG_READ = frozenset({"--get", "--get-all", "--get-regexp", "--get-urlmatch", "--list", "-l",
@@ -2408,16 +3127,20 @@ def _check_git(_w: _Walker, args: Sequence[Word], key: list[str]) -> list[tuple[
     return []
 
 
+# Checks for scripts a rule's words do not show: no finding of theirs may be absorbed by a rule.
+_SCRIPT_CHECKS = frozenset({"sed", "awk"})
 # Checks whose findings mean the words hide code: no rule may absorb them.
-_CODE_CHECKS = frozenset({"varname_args", "printf_v", "arith_args", "declare", "ssh", "pager_plus", "word_list"})
+_CODE_CHECKS = frozenset({"varname_args", "unset", "printf_v", "arith_args", "declare", "ssh", "pager_plus", "word_list"})
 
 CHECKS: dict[str, Check] = {
     "pager_plus": _check_pager_plus,
     "hostname_set": _check_hostname,
+    "date_set": _check_date,
     "second_positional_writes": _check_second_positional,
     "tee": _check_tee,
     "literal_net_args": _check_net_args,
     "varname_args": _check_varnames,
+    "unset": _check_unset,
     "printf_v": _check_printf,
     "arith_args": _check_arith_args,
     "word_list": _check_word_list,
@@ -2429,8 +3152,42 @@ CHECKS: dict[str, Check] = {
 }
 
 
+def _fc_lists(args: Sequence[Word]) -> bool:
+    """Whether `fc ARGS` only lists history. bash reads fc's options as `:e:lnrs` up to the first
+    operand, and re-executes when -s or `-e -` is among them, whatever -l says."""
+    lists = execute = False
+    i = 0
+    n = len(args)
+    while i < n:
+        a = args[i]
+        v = a.value
+        i += 1
+        if not a.literal:
+            return False
+        if v == "--" or not v.startswith("-") or v == "-" or v[1:].isdigit():
+            break
+        for pos in range(1, len(v)):
+            c = v[pos]
+            if c == "l":
+                lists = True
+            elif c == "s":
+                execute = True
+            elif c == "e":
+                value = v[pos + 1:]
+                if pos + 1 == len(v):
+                    if i < n and not args[i].literal:
+                        return False
+                    value = args[i].value if i < n else ""
+                    i += 1
+                execute = execute or value == "-"
+                break
+            elif c not in "nr":
+                return False
+    return lists and not execute
+
+
 def _fc(w: _Walker, argv: list[Word], name: str, cmd: _Cmd, ctx: _Ctx) -> None:
-    lists = any(a.literal and a.value.startswith("-") and "l" in a.value for a in argv[1:])
+    lists = _fc_lists(argv[1:])
     risk = LOW if lists else HIGH
     w.emit(argv, name, [name], argv[1:], risk,
            [_reason("table", "fc -l lists history" if lists else "fc re-runs commands from history", risk)], ctx, cmd)
@@ -2440,7 +3197,10 @@ def _fc(w: _Walker, argv: list[Word], name: str, cmd: _Cmd, ctx: _Ctx) -> None:
 _FOLLOW_UPS: dict[str, Callable[[_Walker, str, Sequence[Word], _Cmd, _Ctx], None]] = {
     "hash": _Walker.hash_p,
     "set": _Walker.set_options,
+    "shopt": _Walker.shopt_options,
     "find": _Walker.find_exec,
+    "sed": _Walker.script_commands,
+    **dict.fromkeys(("awk", "gawk", "mawk", "nawk"), _Walker.script_commands),
     **dict.fromkeys(_VAR_BUILTINS, _Walker.var_builtin),
 }
 

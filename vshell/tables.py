@@ -123,6 +123,12 @@ class FlagIndex:
         if word[1] == "-":
             given = word[2:].split("=", 1)[0]
             if given:
+                if style == "gnu-ci":  # less: `--LESSKEY-SRC`, `--Log-file` name the same options
+                    given = given.lower()
+                    for name, fl in self.longs:
+                        if name.lower().startswith(given):
+                            return fl
+                    return None
                 for name, fl in self.longs:
                     if name.startswith(given):
                         return fl
@@ -152,18 +158,21 @@ class Sub:
 @dataclass(frozen=True)
 class GlobalOpt:
     """A global option before the subcommand. `value`: takes a value (next word or `=`);
-    `risk`/`reason`: floor it imposes (None: meaning-neutral); `ineligible`: rules must not match."""
+    `risk`/`reason`: floor it imposes (None: meaning-neutral); `ineligible`: rules must not match;
+    `net`: its value names a server, so a value that is not literal is medium."""
 
     value: bool
     risk: Risk | None = None
     reason: str = ""
     ineligible: bool = False
+    net: bool = False  # the value picks the host data goes to: an expanded value may carry data out
 
 
 @dataclass(frozen=True)
 class Program:
-    """A program's base risk. `style` "gnu" (short clusters and long-option prefixes) or "single"
-    (find-style single-dash long options matched exactly). `check` names a special argument
+    """A program's base risk. `style` "gnu" (short clusters and long-option prefixes), "gnu-ci" (the
+    same, long names matched in any case, as less does) or "single" (find-style single-dash long
+    options matched exactly). `check` names a special argument
     checker in `vshell.shellparse.CHECKS`. `subs`: subcommands (None: none modelled)."""
 
     risk: Risk
@@ -176,10 +185,20 @@ class Program:
     no_sub: Sub | None = None  # the program without a subcommand (e.g. bare `git`)
     global_opts: Mapping[str, GlobalOpt] = field(default_factory=dict)
     examples: Examples = ()
+    # The program accepts its global options after the subcommand too (cobra's persistent flags,
+    # pip's general options): the risky ones count wherever they appear.
+    globals_anywhere: bool = False
 
     @cached_property
     def flag_index(self) -> FlagIndex:
         return FlagIndex.build(self.flags, self.style)
+
+    @cached_property
+    def anywhere_index(self) -> FlagIndex:
+        """The global options with a risk of their own, as flags matched after the subcommand."""
+        flags = tuple(Flag((name,), g.risk or LOW, g.reason, (), g.ineligible)
+                      for name, g in self.global_opts.items() if g.risk is not None or g.ineligible)
+        return FlagIndex.build(flags, "gnu")
 
 
 @dataclass(frozen=True)
@@ -197,6 +216,11 @@ class Wrapper:
     joins_shell: the remaining words are joined and run by `sh -c` (`watch`).
     flags: the wrapper's own options that raise its own action's risk (GNU `time -o FILE` writes
         FILE), matched like a program's flags against the words before the wrapped program.
+    opens_positional: the positional word is a file the wrapper opens, creating it when missing
+        (flock's lock file): a file write, as a redirection target is.
+    no_exec_sets / no_exec_query_args: in no-exec mode (`chrt -p`), the options that make it set
+        another process's state, and how many operands a mere query takes (`chrt -p PID` asks,
+        `chrt -p PRIO PID` sets); anything else sets.
     """
 
     risk: Risk
@@ -210,6 +234,9 @@ class Wrapper:
     privileged: bool = False
     examples: Examples = ()
     flags: tuple[Flag, ...] = ()
+    opens_positional: bool = False
+    no_exec_sets: frozenset[str] = frozenset()
+    no_exec_query_args: int = 99
 
     @cached_property
     def flag_index(self) -> FlagIndex:
@@ -393,16 +420,19 @@ _SPECIAL: dict[str, Program] = {
                   ("history -a", "medium"), ("history -w /tmp/x", "medium"), ineligible=True),),
         examples=(("history", "low"),),
     ),
+    # less matches a long option name in any case (`--LESSKEY-SRC`, `--Log-file`).
     **dict.fromkeys(_LESS_LIKE.split(), Program(
-        LOW, _READ, check="pager_plus",
+        LOW, _READ, check="pager_plus", style="gnu-ci",
         flags=(_f("-o -O --log-file --LOG-FILE", MEDIUM, "less writes a log file",
                   ("less -o out f", "medium"), ineligible=True),
                # A lesskey file (source or compiled) can set LESSOPEN, which less runs as a command line.
                _f("-k --lesskey-file --lesskey-src --lesskey-content", HIGH,
                   "less reads key bindings and environment settings (LESSOPEN runs a command)",
                   ("less --lesskey-src=k f", "high"), ("less -k kbin f", "high"),
-                  ("zless --lesskey-src=k f.gz", "high"), ineligible=True)),
+                  ("zless --lesskey-src=k f.gz", "high"), ("less --LESSKEY-SRC=k f", "high"),
+                  ("less --Lesskey-s=k f", "high"), ineligible=True)),
         examples=(("less README.md", "low"), ("less '+!id' f", "high"), ("zless f.gz", "low"),
+                  ("less --Log-file=x f", "medium"), ("less --RAW-CONTROL-CHARS f", "low"),
                   ("zless '+!id' f.gz", "high"), ("xzless -o out f.xz", "medium")),
     )),
     **dict.fromkeys(_MORE_LIKE.split(), Program(
@@ -420,7 +450,12 @@ _SPECIAL: dict[str, Program] = {
         _f("-D --diag", MEDIUM, "ss -D dumps socket information to a file", ("ss -D out", "medium"),
            ineligible=True),
     ), examples=(("ss -tlnp", "low"),)),
-    "date": Program(LOW, _READ, flags=(_f("-s --set", MEDIUM, "date sets the clock"),), examples=(("date -u", "low"),)),
+    # GNU date with an operand that is not a +FORMAT sets the clock (POSIX `date MMDDhhmm[[CC]YY]`).
+    # (`-s` is judged by the check: a short-option scan would find it inside `-Iseconds`.)
+    "date": Program(LOW, _READ, check="date_set", flags=(_f("--set", MEDIUM, "date sets the clock"),),
+                    examples=(("date -u", "low"), ("date 010100002030", "medium"), ("date +%s", "low"),
+                              ("date -d yesterday +%F", "low"), ("date -u 0101", "medium"),
+                              ("date -s 12:00", "medium"), ("date -us@0", "medium"), ("date -Iseconds", "low"))),
     "hostname": Program(LOW, _READ, check="hostname_set",
                         flags=(_f("-F --file -b --boot", MEDIUM, "hostname sets the host name",
                                   ("hostname -F/tmp/n", "medium")),),
@@ -433,7 +468,8 @@ _SPECIAL: dict[str, Program] = {
     "printf": Program(LOW, _READ, check="printf_v", examples=(("printf '%s\\n' a", "low"),)),
     "echo": Program(LOW, _READ, examples=(("echo hi", "low"),)),
     "read": Program(LOW, _READ, check="varname_args"),
-    "unset": Program(LOW, _READ, check="varname_args"),
+    "unset": Program(LOW, _READ, check="unset", examples=(("unset PATH; ls", "medium"), ("unset FOO", "low"),
+                                                          ("unset -f PATH", "low"))),
     "let": Program(LOW, _READ, check="arith_args", examples=(("let 'a[$(id)]=1'", "high"),)),
     "test": Program(LOW, _READ, check="varname_args"),
     "[": Program(LOW, _READ, check="varname_args"),
@@ -504,9 +540,13 @@ _SPECIAL: dict[str, Program] = {
     "sed": Program(
         MEDIUM, "sed can edit files in place and run commands", check="sed",
         flags=(_f("-i --in-place", MEDIUM, "sed -i edits files in place"),),
-        examples=(("sed -n 1p f", "medium"), ("sed 's/x/id/e' f", "medium")),
+        examples=(("sed -n 1p f", "medium"), ("sed 's/x/id/e' f", "medium"), ("sed '1e rm -rf x' f", "high"),
+                  ("sed '/a/etouch x' f", "medium")),
     ),
-    "awk": Program(MEDIUM, "awk programs can run commands and write files", check="awk"),
+    **dict.fromkeys(("awk", "gawk", "mawk", "nawk"), Program(
+        MEDIUM, "awk programs can run commands and write files", check="awk",
+        examples=(("awk '{print $1}' f", "medium"), ("awk 'BEGIN{system(\"rm -rf x\")}'", "high"),
+                  ("gawk -l ./x.so 'BEGIN{}'", "high")))),
     "tar": Program(
         MEDIUM, "tar writes files",
         flags=(
@@ -723,6 +763,10 @@ _DOCKER_SUBS: dict[str, Sub] = {
     **_many("ps images inspect logs version info stats top history port diff events search", _DOCKER_READ),
     **_many("compose ps|compose logs|compose config|compose ls|compose images|compose top|compose version|"
             "compose port|container ls|container inspect|image ls|image inspect|volume ls|network ls|context ls", _DOCKER_READ, "|"),
+    "compose config": _s(LOW, "docker compose config prints the configuration",
+                         _f("-o --output", MEDIUM, "docker compose config -o writes a file",
+                            ("docker compose config -o out", "medium"), ineligible=True),
+                         examples=(("docker compose config", "low"),)),
     **_many("run exec build pull push start stop restart create cp commit tag login logout load save import "
             "export attach pause unpause rename update wait buildx compose container image volume network "
             "context builder plugin swarm service stack secret config node trust manifest scout init",
@@ -739,7 +783,9 @@ _DOCKER_SUBS["compose down"] = _s(MEDIUM, "docker compose down stops services",
 _KUBECTL_SUBS: dict[str, Sub] = {
     **_many("logs explain version api-resources api-versions cluster-info top diff",
             _s(LOW, "kubectl reads cluster state",
-               _f("-w --watch", LOW, "watches"))),
+               _f("-w --watch", LOW, "watches"),
+               _f("--output-directory", MEDIUM, "kubectl cluster-info dump writes files",
+                  ("kubectl cluster-info dump --output-directory=out", "medium"), ineligible=True))),
     # Secrets in any spelling: `secret`, `secrets/name`, `all,secrets`, `secrets.v1`, in any position.
     **_many("get describe", _s(
         LOW, "kubectl reads cluster state",
@@ -811,7 +857,8 @@ _MAKE = Program(MEDIUM, "make runs recipes from a Makefile", examples=(("make te
 # kubeconfig's exec credential plugin, npm's script-shell) or that run another program are risks of
 # their own that rules must not absorb.
 _NPM_GLOBALS: dict[str, GlobalOpt] = {
-    **dict.fromkeys(("--prefix", "-C", "-w", "--workspace", "--loglevel", "--registry"), GlobalOpt(True)),
+    **dict.fromkeys(("--prefix", "-C", "-w", "--workspace", "--loglevel"), GlobalOpt(True)),
+    "--registry": GlobalOpt(True, net=True),
     **dict.fromkeys(("--userconfig", "--globalconfig"),
                     GlobalOpt(True, MEDIUM, "npm reads another configuration, which can name programs to run "
                                             "(script-shell, browser, editor)", True)),
@@ -823,14 +870,17 @@ _NPM_GLOBALS: dict[str, GlobalOpt] = {
 _PIP_GLOBALS: dict[str, GlobalOpt] = {
     "--python": GlobalOpt(True, HIGH, "pip --python runs pip with the interpreter given, which can be any program",
                           True),
-    "--log": GlobalOpt(True, MEDIUM, "pip --log writes a log file", True),
-    **dict.fromkeys(("--timeout", "--retries", "--proxy", "--cache-dir", "--exists-action"), GlobalOpt(True)),
+    **dict.fromkeys(("--log", "--log-file", "--local-log"), GlobalOpt(True, MEDIUM, "pip --log writes a log file",
+                                                                     True)),
+    **dict.fromkeys(("--timeout", "--retries", "--exists-action"), GlobalOpt(True)),
+    "--proxy": GlobalOpt(True, net=True),
+    "--cache-dir": GlobalOpt(True, MEDIUM, "pip writes its cache (and version check) into that directory", True),
     **dict.fromkeys(("-q", "--quiet", "-v", "--verbose", "--isolated", "--no-cache-dir", "--no-color",
                      "--no-input", "--require-virtualenv", "--disable-pip-version-check"), GlobalOpt(False)),
     **_info_opts("-V --version -h --help"),
 }
 _DOCKER_GLOBALS: dict[str, GlobalOpt] = {
-    **dict.fromkeys(("-H", "--host"), GlobalOpt(True, reason="docker talks to the daemon at that address")),
+    **dict.fromkeys(("-H", "--host"), GlobalOpt(True, reason="docker talks to the daemon at that address", net=True)),
     "--config": GlobalOpt(True, MEDIUM, "docker uses another config"),
     **dict.fromkeys(("--context", "-c", "-l", "--log-level", "--tlscacert", "--tlscert", "--tlskey"),
                     GlobalOpt(True)),
@@ -842,8 +892,10 @@ _KUBECTL_GLOBALS: dict[str, GlobalOpt] = {
     "--kubeconfig": GlobalOpt(True, MEDIUM, "kubectl reads another kubeconfig, whose credential plugins run "
                                             "programs", True),
     "--profile-output": GlobalOpt(True, MEDIUM, "kubectl writes a profile to a file", True),
-    "--log-file": GlobalOpt(True, MEDIUM, "kubectl writes its log to a file", True),
-    **dict.fromkeys(("-n", "--namespace", "--context", "--cluster", "--user", "-s", "--server", "-v", "--v",
+    **dict.fromkeys(("--log-file", "--log-dir"), GlobalOpt(True, MEDIUM, "kubectl writes its log to a file", True)),
+    **dict.fromkeys(("-s", "--server"), GlobalOpt(True, net=True)),
+    "--cache-dir": GlobalOpt(True, MEDIUM, "kubectl writes its discovery cache into that directory", True),
+    **dict.fromkeys(("-n", "--namespace", "--context", "--cluster", "--user", "-v", "--v",
                      "--request-timeout", "--as", "--as-group", "--as-uid", "--token", "--certificate-authority",
                      "--client-certificate", "--client-key", "--tls-server-name", "--profile"), GlobalOpt(True)),
     **dict.fromkeys(("--insecure-skip-tls-verify", "--match-server-version", "--warnings-as-errors"),
@@ -869,15 +921,16 @@ _SUB_PROGRAMS: dict[str, Program] = {
                   examples=(("gh pr view 5525 --json title", "low"), ("gh pr merge 1", "medium"))),
     "npm": Program(MEDIUM, "npm", subs=_subs(_NPM_SUBS), unknown_sub=_s(MEDIUM, "npm subcommand"),
                    no_sub=_s(LOW, "npm prints help"),
-                   global_opts=MappingProxyType(_NPM_GLOBALS),
+                   global_opts=MappingProxyType(_NPM_GLOBALS), globals_anywhere=True,
                    examples=(("npm ls", "low"), ("npm install", "medium"), ("npm unpublish x", "high"),
                              ("npm --loglevel=silent ls", "low"), ("npm --force unpublish x", "high"),
-                             ("npm --userconfig ./rc ls", "medium"))),
+                             ("npm --userconfig ./rc ls", "medium"), ("npm ls --userconfig ./rc", "medium"))),
     "pip": Program(MEDIUM, "pip", subs=_subs(_PIP_SUBS), unknown_sub=_s(MEDIUM, "pip subcommand"),
                    no_sub=_s(LOW, "pip prints help"),
-                   global_opts=MappingProxyType(_PIP_GLOBALS),
+                   global_opts=MappingProxyType(_PIP_GLOBALS), globals_anywhere=True,
                    examples=(("pip list", "low"), ("pip install requests", "medium"), ("pip -qq list", "low"),
-                             ("pip --python ./evil list", "high"), ("pip --python=./evil list", "high"))),
+                             ("pip --python ./evil list", "high"), ("pip --python=./evil list", "high"),
+                             ("pip list --log out", "medium"), ("pip show pip --log-file=x", "medium"))),
     "docker": Program(MEDIUM, "docker", subs=_subs(_DOCKER_SUBS), unknown_sub=_s(MEDIUM, "docker subcommand"),
                       no_sub=_s(LOW, "docker prints help"),
                       global_opts=MappingProxyType(_DOCKER_GLOBALS),
@@ -886,10 +939,12 @@ _SUB_PROGRAMS: dict[str, Program] = {
                                 ("docker -H ssh://h ps", "low"), ("docker --tls rm -f db", "high"))),
     "kubectl": Program(MEDIUM, "kubectl", subs=_subs(_KUBECTL_SUBS), unknown_sub=_s(MEDIUM, "kubectl subcommand"),
                        no_sub=_s(LOW, "kubectl prints help"),
-                       global_opts=MappingProxyType(_KUBECTL_GLOBALS),
+                       global_opts=MappingProxyType(_KUBECTL_GLOBALS), globals_anywhere=True,
                        examples=(("kubectl get pods -n x", "low"), ("kubectl delete pod x", "high"),
                                  ("kubectl -v 9 get pods", "low"), ("kubectl -v 9 delete ns prod", "high"),
-                                 ("kubectl --kubeconfig ./k get pods", "medium"))),
+                                 ("kubectl --kubeconfig ./k get pods", "medium"),
+                                 ("kubectl get pods --kubeconfig=./k", "medium"),
+                                 ("kubectl logs x --log-file l", "medium"))),
     "cargo": Program(MEDIUM, "cargo", subs=_subs(_CARGO_SUBS), unknown_sub=_s(MEDIUM, "cargo subcommand"),
                      no_sub=_s(LOW, "cargo prints help"), global_opts=MappingProxyType(_CARGO_GLOBALS),
                      examples=(("cargo tree", "medium"), ("cargo build --release", "medium"), ("cargo version", "low"),
@@ -958,17 +1013,32 @@ WRAPPERS: Mapping[str, Wrapper] = MappingProxyType({
     "setsid": Wrapper(LOW, "setsid runs a program in a new session"),
     "flock": Wrapper(LOW, "flock runs a program holding a lock",
                      value_opts=frozenset({"-w", "--timeout", "--wait", "-E", "--conflict-exit-code"}),
-                     positional=1, shell_opts=frozenset({"-c", "--command"}),
-                     examples=(("flock /tmp/l -c 'rm -rf x'", "high"), ("flock /tmp/l rm x", "high"))),
+                     positional=1, shell_opts=frozenset({"-c", "--command"}), opens_positional=True,
+                     examples=(("flock /tmp/l -c 'rm -rf x'", "high"), ("flock /tmp/l rm x", "high"),
+                               ("flock pwn ls", "medium"), ("flock -s pwn -c :", "medium"),
+                               ("flock /dev/null ls", "low"), ("flock -n 9", "low"))),
     "coproc": Wrapper(LOW, "coproc runs a program as a coprocess", examples=(("coproc rm x", "high"),)),
     "busybox": Wrapper(LOW, "busybox runs one of its applets"),
+    # With -p (a pid, group or user instead of a program) they show a process's scheduling, or set
+    # it when given a class, policy, priority or mask.
     "ionice": Wrapper(LOW, "ionice runs a program",
                       value_opts=frozenset({"-c", "--class", "-n", "--classdata"}),
-                      no_exec_opts=frozenset({"-p", "--pid", "-P", "--pgid", "-u", "--uid"})),
-    "chrt": Wrapper(LOW, "chrt runs a program", value_opts=frozenset({"-T", "-P", "-D"}), positional=1,
-                    no_exec_opts=frozenset({"-p", "--pid", "-m", "--max"})),
+                      no_exec_opts=frozenset({"-p", "--pid", "-P", "--pgid", "-u", "--uid"}),
+                      no_exec_sets=frozenset({"-c", "--class", "-n", "--classdata"}),
+                      examples=(("ionice -p 1", "low"), ("ionice -c 3 -p 1", "medium"), ("ionice -c3 rm x", "high"))),
+    "chrt": Wrapper(LOW, "chrt runs a program", value_opts=frozenset({"-T", "-P", "-D", "--sched-runtime",
+                                                                     "--sched-period", "--sched-deadline"}),
+                    positional=1, no_exec_opts=frozenset({"-p", "--pid", "-m", "--max"}),
+                    no_exec_sets=frozenset({"-b", "--batch", "-d", "--deadline", "-f", "--fifo", "-i", "--idle",
+                                            "-o", "--other", "-r", "--rr", "-R", "--reset-on-fork", "-T",
+                                            "--sched-runtime", "-P", "--sched-period", "-D", "--sched-deadline"}),
+                    no_exec_query_args=1,
+                    examples=(("chrt -p 1", "low"), ("chrt -m", "low"), ("chrt -p 10 1", "medium"),
+                              ("chrt -f -p 99 1", "medium"))),
     "taskset": Wrapper(LOW, "taskset runs a program", positional=1,
-                       no_exec_opts=frozenset({"-p", "--pid"})),
+                       no_exec_opts=frozenset({"-p", "--pid"}), no_exec_query_args=1,
+                       examples=(("taskset -p 1", "low"), ("taskset -cp 1", "low"), ("taskset -p 1 1", "medium"),
+                                 ("taskset -cp 0 1", "medium"))),
     "unbuffer": Wrapper(LOW, "unbuffer runs a program"),
     # procps-ng 4 watch: -d/--differences takes an optional attached value, -g/--chgexit none.
     "watch": Wrapper(LOW, "watch runs a command line repeatedly with sh -c",
@@ -1033,6 +1103,8 @@ STATE_CHANGERS: Mapping[str, frozenset[str]] = MappingProxyType({
     "unalias": frozenset(),
     "unset": frozenset({"-f"}),
     "umask": frozenset(),
+    # history -s adds a line that fc can run again; -r/-n read lines from the history file.
+    "history": frozenset({"-s", "-r", "-n"}),
 })
 
 # Variables whose value is a command line the shell runs: at the prompt, or as the body of an alias
@@ -1093,18 +1165,29 @@ BEHAVIOUR_VARS: frozenset[str] = _names(
     "HTTP_PROXY HTTPS_PROXY ALL_PROXY NO_PROXY FTP_PROXY http_proxy https_proxy all_proxy no_proxy "
     "ftp_proxy ZDOTDIR INPUTRC TZDIR JAVA_TOOL_OPTIONS _JAVA_OPTIONS JDK_JAVA_OPTIONS CLASSPATH "
     "GEM_HOME GEM_PATH BUNDLE_GEMFILE COMPOSER_HOME PIP_CONFIG_FILE PIP_INDEX_URL VIMINIT EXINIT "
-    "MYVIMRC EMACSLOADPATH POSIXLY_CORRECT BASHPID LANG LC_ALL TERM"
+    "MYVIMRC EMACSLOADPATH POSIXLY_CORRECT BASHPID LANG LC_ALL TERM "
+    # man-db puts MANLESS into the LESS it gives the pager; ack reads ACKRC (which can name a
+    # pager); go runs GOAUTH's command; TEXTDOMAIN(DIR) choose the catalogue `$"..."` strings are
+    # translated from (and then expanded).
+    "MANLESS ACKRC GOAUTH TEXTDOMAIN TEXTDOMAINDIR MORE"
 ) - {"LANG", "LC_ALL", "TERM", "BASHPID"}
 BEHAVIOUR_PREFIXES: tuple[str, ...] = (
     "GIT_", "LD_", "DYLD_", "NPM_CONFIG_", "npm_config_", "PIP_", "CARGO_", "BASH_FUNC_", "PYTHON",
     "UV_", "POETRY_", "YARN_", "DOCKER_", "AWS_", "KUBE", "SSH_", "GPG", "LESS", "MALLOC_", "GLIBC_",
     "SYSTEMD_", "GH_", "MAN_", "XDG_", "CGO_", "RUSTC", "RUSTUP_", "OPENSSL_", "HELM_", "PIPENV_",
+    "GROFF_",  # GROFF_BIN_PATH, GROFF_COMMAND_PREFIX: where groff (run by man) finds troff
 )
 # Name endings that programs use for the same purposes: SYSTEMD_PAGER, GH_BROWSER, SUDO_EDITOR,
 # FCEDIT, GIT_ASKPASS, FZF_DEFAULT_COMMAND, JAVA_TOOL_OPTIONS, PYTEST_ADDOPTS, RUBYOPT, CONFIG_SHELL.
 BEHAVIOUR_SUFFIXES: tuple[str, ...] = (
     "PAGER", "EDITOR", "EDIT", "BROWSER", "ASKPASS", "_COMMAND", "OPTIONS", "OPTS", "OPT", "SHELL",
 )
+
+
+# Behaviour variables whose unset value is bash's safe default (`unset IFS` splits on blanks again):
+# unsetting them, or declaring them local without a value, changes nothing dangerous. PATH is not
+# one: with PATH unset bash looks commands up in the current directory.
+SAFE_UNSET: frozenset[str] = frozenset({"IFS", "CDPATH", "GLOBIGNORE"})
 
 
 def behaviour_var(name: str) -> bool:
@@ -1122,8 +1205,27 @@ NETWORK_TARGET = re.compile(r"/dev/(tcp|udp)/")
 
 
 def harmless_target(target: str) -> bool:
-    """Whether writing to the file name `target` (as `> target` or `tee target`) writes no file."""
+    """Whether writing to the file name `target` (as `> target` or `tee target`) writes no named
+    file. The descriptor names among them (`/dev/stdout`, `/dev/fd/N`) open again whatever file is
+    behind that descriptor, for writing: the walker judges them with `reopened_fd`."""
     return target in HARMLESS_TARGETS or _FD_TARGET.fullmatch(target) is not None
+
+
+_REOPEN = re.compile(r"/dev/fd/([0-9]+)|/proc/(?:self|thread-self)/fd/([0-9]+)")
+_STD_NAMES = MappingProxyType({"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2})
+
+
+def reopened_fd(target: str) -> int | None:
+    """The descriptor whose file `target` opens again (`/dev/fd/3` -> 3, `/dev/stdout` -> 1), or
+    None when it names no descriptor. On Linux such an open gets a new, writable description of
+    the file behind the descriptor, even when the line opened that file read-only (`3<victim`)."""
+    n = _STD_NAMES.get(target)
+    if n is not None:
+        return n
+    m = _REOPEN.fullmatch(target)
+    if m is None:
+        return None
+    return int(m.group(1) or m.group(2))
 
 
 # -- assembled lookups ------------------------------------------------------------------------------
