@@ -491,10 +491,112 @@ def test_absent_paths_the_config_names_do_not_survive_the_run(box: Box, marker: 
     assert not marker.exists()
 
 
-def test_config_reader_finds_the_path_keys_as_git_reads_them() -> None:
-    from vshell.protected import config_paths
+CONFIGS = [
+    b"[core]\n\thooksPath = .husky/_\n",
+    b"\xef\xbb\xbf[core]\nhooksPath=h\n",  # a byte-order mark
+    b"[core]\n\thooksPath = .hu\\\nsky/_\n",  # a continuation line
+    b'[core]\n x = "a\x0b[other]"\n hooksPath = evil\n',  # only LF ends a line
+    b'[includeIf "gitdir:]"]path = x\n',  # a key on the header's line, `]` quoted
+    b'[include]\n  path = "../a b.cfg" ; a comment\n',
+    b'[alias]\n  st = "!sh tools/x.sh; echo [ -n 1 ]"\n[core]\nhooksPath=z\n',
+    b"[core]hooksPath=k # c\n",
+    b'[Core "x\\"y"]\n\tHooksPath  =  a  b   # t\n',
+    b'[core]\n\tbare\n\tfsmonitor = "tools/fs mon.sh" --x\n',
+    b"[core]\n\tx = a\\tb\\n\n",
+    b'[diff "nb"]\n\ttextconv = tools/nbconv.sh\n',
+    b"[core]\n\tx = \"unterminated\n",  # git refuses these three
+    b"[core\n\tx = 1\n",
+    b"[core]\n\tx = a\\q\n",
+]
 
-    text = ('[core]\n\thooksPath = .husky/_\n[include]\n  path = "../a b.cfg" ; a comment\n'
-            '[includeIf "gitdir:~/w/"]\n\tpath = x\\\\y.cfg\n[CORE] HooksPath=h # c\n[user]\n path = not-a-path-key\n')
-    assert config_paths(text) == [("core", ".husky/_"), ("include", "../a b.cfg"), ("includeif", "x\\y.cfg"),
-                                  ("core", "h")]
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+@pytest.mark.parametrize("data", CONFIGS)
+def test_config_reader_reads_what_git_reads(data: bytes, tmp_path: Path) -> None:
+    """vshell.gitconfig against `git config --list` itself: the same entries, or both refuse."""
+    from vshell.gitconfig import GitConfigError, entries
+
+    (tmp_path / "c").write_bytes(data)
+    r = subprocess.run(["git", "config", "-f", str(tmp_path / "c"), "--list", "-z"], capture_output=True)
+    try:
+        mine = sorted((f"{s}.{k}", v) for s, k, v in entries(data))
+    except GitConfigError:
+        assert r.returncode != 0, r.stdout
+        return
+    assert r.returncode == 0, r.stderr
+    theirs = []
+    for item in filter(None, r.stdout.split(b"\0")):
+        key, _, value = item.decode("utf-8", "surrogateescape").partition("\n")
+        theirs.append((f"{key.split('.')[0]}.{key.rsplit('.', 1)[1]}", value))
+    assert mine == sorted(theirs)
+
+
+def test_config_reader_names_hooks_includes_and_programs() -> None:
+    from vshell.gitconfig import named, program_paths
+
+    text = (b'[core]\n\thooksPath = .husky/_\n\tfsmonitor = tools/fsmon.sh\n[include]\n  path = "../a b.cfg"\n'
+            b'[alias]\n\tx = !sh ./tools/x.sh && y\n[user]\n path = not-a-path-key\n')
+    assert named(text) == [("hooks", ".husky/_"), ("program", "tools/fsmon.sh"), ("include", "../a b.cfg"),
+                           ("program", "!sh ./tools/x.sh && y")]
+    assert program_paths("!sh ./tools/x.sh && y") == ["./tools/x.sh"]
+    assert program_paths('"tools/fs" --flag $HOME/x cat') == ["tools/fs"]
+
+
+# The same class, a second round: linked worktrees, programs the config names, the host's config
+def test_hooks_path_in_a_linked_worktree_is_read_only(box: Box, marker: Path) -> None:
+    init_repo(box.workspace, box.home)
+    (box.workspace / ".husky/_").mkdir(parents=True)
+    host_git(box.workspace, "config", "core.hooksPath", ".husky/_", home=box.home).check_returncode()
+    for p in (".husky/_/h", ".gitignore"):
+        (box.workspace / p).write_text("wt/\n" if p == ".gitignore" else "#!/bin/sh\n")
+    host_git(box.workspace, "add", "-A", home=box.home).check_returncode()
+    host_git(box.workspace, "commit", "-q", "-m", "husky", home=box.home).check_returncode()
+    host_git(box.workspace, "worktree", "add", "-q", "wt/feature", home=box.home).check_returncode()
+    r = box.run(f"{HOOK.format(m=marker)} > wt/feature/.husky/_/pre-commit; echo w=$?")
+    assert "w=1" in r.stdout, r
+    use_repo_on_host(box.workspace / "wt/feature", box.home)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("existing", [True, False])
+def test_programs_the_config_names_in_the_workspace_are_protected(box: Box, marker: Path, existing: bool) -> None:
+    init_repo(box.workspace, box.home)
+    (box.workspace / "tools").mkdir()
+    if existing:
+        (box.workspace / "tools/fsmon.sh").write_text("#!/bin/sh\nexit 1\n")
+        (box.workspace / "tools/fsmon.sh").chmod(0o755)
+    host_git(box.workspace, "config", "core.fsmonitor", "tools/fsmon.sh", home=box.home).check_returncode()
+    r = box.run(f"printf '#!/bin/sh\\ntouch {marker}\\nexit 1\\n' > tools/fsmon.sh; chmod +x tools/fsmon.sh; echo done")
+    assert "done" in r.stdout, r
+    use_repo_on_host(box.workspace, box.home)
+    assert not marker.exists()
+
+
+def test_the_hosts_global_git_config_counts_too(box: Box, marker: Path) -> None:
+    """A relative core.hooksPath in ~/.gitconfig applies in every repository, and an include there
+    may name a file in the workspace."""
+    init_repo(box.workspace, box.home)
+    (box.workspace / ".team.gitconfig").write_text("[user]\n\tname = t\n")
+    (box.home / ".gitconfig").write_text(f"[core]\n\thooksPath = .githooks\n[include]\n\tpath = "
+                                         f"{box.workspace / '.team.gitconfig'}\n")
+    try:
+        r = box.run(f"mkdir -p .githooks && {HOOK.format(m=marker)} > .githooks/pre-commit && "
+                    f"chmod +x .githooks/pre-commit; {FSMONITOR.format(m=marker)} > .team.gitconfig; echo done")
+        assert "done" in r.stdout, r
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(box.home), "GIT_CONFIG_NOSYSTEM": "1"}
+        for args in (["status"], ["commit", "-q", "--allow-empty", "-m", "x"]):
+            subprocess.run(["git", *args], cwd=box.workspace, env={**env, "GIT_AUTHOR_NAME": "t",
+                           "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"},
+                           capture_output=True, timeout=60)
+        assert not marker.exists()
+    finally:
+        (box.home / ".gitconfig").unlink()
+
+
+def test_a_config_vsh_cannot_read_refuses_the_run(box: Box) -> None:
+    init_repo(box.workspace, box.home)
+    with (box.workspace / ".git/config").open("a") as f:
+        f.write("[core\n")
+    r = box.run("echo ran")
+    assert r.returncode == 125 and "ran" not in r.stdout, r
+    assert "cannot read git config" in r.stderr

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from vshell import gitconfig
 from vshell.errors import SandboxUnavailable
 from vshell.sandbox_spec import under
 
@@ -336,56 +337,10 @@ def read_gitfile(dir_fd: int, name: str = ".git") -> str | None:
     return os.fsdecode(pointer) if pointer else None
 
 
-# Keys of a git config whose value is a path git runs or reads more config from: core.hooksPath
-# (husky and friends point it into the worktree) and include.path / includeIf.<cond>.path (a file
-# of more config: core.fsmonitor, aliases, hooksPath...). (section, key), lower-cased as git compares.
-CONFIG_PATH_KEYS = frozenset({("core", "hookspath"), ("include", "path"), ("includeif", "path")})
 MAX_CONFIG = 1 << 20
 MAX_INCLUDE_DEPTH = 10  # as git's own limit
 SPECIAL_GIT = ".git"
 HUSKY_DIR = "_"  # husky 9 sets core.hooksPath to .husky/_, whose hooks run the scripts in .husky/
-
-
-def config_paths(text: str) -> list[tuple[str, str]]:
-    """(section, value) of every CONFIG_PATH_KEYS entry in git config TEXT. A small reader of git's
-    format (sections `[s]`, `[s "sub"]`, `[s.sub]`; `key = value` with quotes, escapes and
-    comments); what it cannot read it passes over (git refuses such a file anyway)."""
-    out: list[tuple[str, str]] = []
-    section = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith("["):
-            end = line.find("]")
-            if end < 0:
-                continue
-            section = line[1:end].strip().split(None, 1)[0].split(".", 1)[0].lower() if line[1:end].strip() else ""
-            line = line[end + 1:].strip()
-        if not line or line[0] in "#;" or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        if (section, key.strip().lower()) in CONFIG_PATH_KEYS:
-            out.append((section, _config_value(value)))
-    return out
-
-
-def _config_value(text: str) -> str:
-    """A config value as git reads it: quotes removed, backslash escapes applied, comments cut."""
-    out: list[str] = []
-    quoted = False
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c == '"':
-            quoted = not quoted
-        elif c == "\\" and i + 1 < len(text):
-            i += 1
-            out.append({"n": "\n", "t": "\t", "b": "\b"}.get(text[i], text[i]))
-        elif c in "#;" and not quoted:
-            break
-        else:
-            out.append(c)
-        i += 1
-    return "".join(out).strip()
 
 
 def _pointer_target(workspace: Path, rel: Rel, pointer: str, what: str = "") -> Rel | None:
@@ -451,13 +406,17 @@ class ProtectedSymlink(Unprotectable):
     """A protected path is a symlink: it cannot be mounted over safely, so the run does not start."""
 
 
-def scan_workspace(workspace: Path, names: Sequence[str], *, skip: Iterable[Path] = ()) -> Scan:
+def scan_workspace(workspace: Path, names: Sequence[str], *, skip: Iterable[Path] = (), home: Path | None = None,
+                   global_configs: Sequence[Path] = ()) -> Scan:
     """Walk the workspace for protected names at any depth (see the walk's notes above).
 
     Git directories (`.git` directories, bare repositories, the targets of the `gitdir:` pointers of
     `.git` files) are pinned (bound onto themselves) and their protected entries collected, with
     those of the submodules' and worktrees' git directories inside them; a `.git` file is protected
-    itself. `skip`: trees not walked (the state root, hidden paths). A protected path, or a
+    itself. What each repository's config names in the workspace (see vshell.gitconfig), and what
+    `global_configs` (the host's global and system git config) name there, is protected too:
+    existing paths found, absent ones `watched`; `home` expands `~/` in them. `skip`: trees not
+    walked (the state root, hidden paths). A protected path, or a
     directory on the way to one, that is a symlink raises ProtectedSymlink. What cannot be read is
     passed over: it is not in `ids`, so the end of the run takes it for new.
     """
@@ -500,48 +459,98 @@ def scan_workspace(workspace: Path, names: Sequence[str], *, skip: Iterable[Path
             for o in opened:
                 os.close(o)
 
-    # (section, value, directory of the config file, worktree top, include depth)
-    named_by_config: list[tuple[str, str, Rel, Rel, int]] = []
+    # What the repositories' config names: (kind, value, directory of the config file (None:
+    # outside the workspace, value already absolute), the worktree tops it applies to, depth).
+    named_by_config: list[tuple[str, str, Rel | None, tuple[Rel, ...], int]] = []
+    all_tops: dict[Rel, None] = {}
 
-    def read_config(dir_fd: int, name: str, config_dir: Rel, top: Rel, depth: int) -> None:
-        data = _read_regular(dir_fd, name, MAX_CONFIG)
-        if data is not None and len(data) <= MAX_CONFIG:
-            for section, value in config_paths(data.decode("utf-8", "surrogateescape")):
-                named_by_config.append((section, value, config_dir, top, depth))
+    def parsed(data: bytes | None, where: Path) -> list[tuple[str, str]]:
+        if data is None:
+            return []
+        if len(data) > MAX_CONFIG:
+            raise Unprotectable(f"refusing to start: git config {where} is over {MAX_CONFIG} bytes")
+        try:
+            return gitconfig.named(data)
+        except gitconfig.GitConfigError as e:
+            raise Unprotectable(f"refusing to start: cannot read git config {where} ({e})",
+                                hint="fix it (`git config --list` shows git's own complaint): vsh must read "
+                                     "it to protect the hooks and programs it names") from None
 
     def protect_git_dir(fd: int, rel: Rel) -> None:
         if rel:
             pinned[rel] = None
+        tops: dict[Rel, None] = {}
+        configs: list[tuple[list[tuple[str, str]], Rel]] = []
         for git_fd, git_rel in _git_dir_and_inner(fd, rel, None):
             for rest in git_rests:
                 take(git_fd, git_rel, rest)
-            top = git_rel[:-1] if git_rel and git_rel[-1] == SPECIAL_GIT else git_rel
+            tops[git_rel[:-1] if git_rel and git_rel[-1] == SPECIAL_GIT else git_rel] = None
+            # a linked worktree's git directory names the worktree's `.git` file in `gitdir`
+            pointer = _read_regular(git_fd, "gitdir", MAX_GITFILE)
+            if pointer is not None and len(pointer) <= MAX_GITFILE:
+                top = _rel(workspace, Path(os.fsdecode(pointer.strip())).parent)
+                if top is not None:
+                    tops[top] = None
             for name in ("config", "config.worktree"):
-                read_config(git_fd, name, git_rel, top, 0)
+                items = parsed(_read_regular(git_fd, name, MAX_CONFIG), workspace.joinpath(*git_rel, name))
+                configs.append((items, git_rel))
+                for kind, value in items:  # a submodule's worktree, relative to its git directory
+                    if kind == "worktree" and (top := _pointer_target(workspace, git_rel, value)) is not None:
+                        tops[top] = None
+        all_tops.update(tops)
+        for items, config_dir in configs:  # a repository's config applies in all its worktrees
+            named_by_config.extend((kind, value, config_dir, tuple(tops), 0) for kind, value in items)
 
     def protect_config_named(root: int) -> list[Rel]:
-        """Paths in the workspace that the repositories' config names (hook directories, included
-        config files, and what those include): existing ones are protected like `.git/hooks`;
-        all are returned (the absent ones are watched: moved away if the run makes them)."""
+        """Paths in the workspace that the repositories' config (and the global and system config)
+        names: hook directories, included config files (followed), programs git runs. Existing ones
+        are protected like `.git/hooks`; all are returned (the absent ones are watched: moved away if
+        the run makes them)."""
+        for path in global_configs:
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue  # absent: git reads nothing there either
+            for kind, value in parsed(data, path):
+                if kind == "include" and not value.startswith(("/", "~")):
+                    value = str(path.parent / value)
+                named_by_config.append((kind, value, None, tuple(all_tops), 0))
         targets: dict[Rel, None] = {}
+
+        def resolve(value: str, base: Rel | None, what: str) -> Rel | None:
+            if value.startswith("~/") and home is not None:
+                value = str(home / value[2:])
+            if not value or value.startswith("~") or (base is None and not value.startswith("/")):
+                return None  # another user's home, or outside the workspace: read-only there
+            target = _pointer_target(workspace, base or (), value, what)
+            if not target or any(_relunder(target, s) for s in skipped):
+                return None
+            return target
+
         while named_by_config:
-            section, value, config_dir, top, depth = named_by_config.pop()
-            if not value or value.startswith("~"):
-                continue  # the home: outside the workspace, read-only
-            target = _pointer_target(workspace, top if section == "core" else config_dir, value,
-                                     f"{value!r}, named by the git config in {workspace.joinpath(*config_dir)}")
-            if not target or target in targets or any(_relunder(target, s) for s in skipped):
-                continue
-            targets[target] = None
-            if section == "core" and target[-1] == HUSKY_DIR:
-                targets[target[:-1]] = None
-            elif section != "core" and depth < MAX_INCLUDE_DEPTH:
-                parent = _open_rel(root, target[:-1])
+            kind, value, config_dir, tops, depth = named_by_config.pop()
+            what = f"{value!r}, named by git config in {workspace.joinpath(*config_dir) if config_dir else 'the home'}"
+            if kind == "include":
+                target = resolve(value, config_dir, what)
+                if target is None or target in targets:
+                    continue
+                targets[target] = None
+                parent = _open_rel(root, target[:-1]) if depth < MAX_INCLUDE_DEPTH else None
                 if parent is not None:
                     try:
-                        read_config(parent, target[-1], target[:-1], top, depth + 1)
+                        items = parsed(_read_regular(parent, target[-1], MAX_CONFIG), workspace.joinpath(*target))
                     finally:
                         os.close(parent)
+                    named_by_config.extend((k, v, target[:-1], tops, depth + 1) for k, v in items)
+                continue
+            words = [value] if kind == "hooks" else gitconfig.program_paths(value) if kind == "program" else []
+            for word in words:  # relative ones run from the top of whichever worktree git is in
+                for base in (tops if not word.startswith(("/", "~")) else (None,)):
+                    target = resolve(word, base, what)
+                    if target is not None:
+                        targets[target] = None
+                        if kind == "hooks" and target[-1] == HUSKY_DIR:
+                            targets[target[:-1]] = None
         for target in targets:
             take(root, (), target)
         return list(targets)

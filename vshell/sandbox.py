@@ -255,6 +255,18 @@ def default_state_roots(homes: Iterable[Path], environ: Mapping[str, str]) -> li
     return roots
 
 
+def git_global_configs(homes: Iterable[Path], environ: Mapping[str, str]) -> list[Path]:
+    """The host's global and system git config files (those `git` would read, and the usual
+    places besides: reading one too many costs nothing). What they name in the workspace (a
+    relative core.hooksPath applies in every repository) is protected like a repository's own."""
+    named = [environ.get(k, "") for k in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM")]
+    xdg = environ.get("XDG_CONFIG_HOME")
+    out = [Path(p) for p in named if p]
+    out += [p for h in homes for p in (h / ".gitconfig", h / ".config/git/config")]
+    out += [Path(xdg) / "git/config"] if xdg else []
+    return [*out, Path("/etc/gitconfig")]
+
+
 def hidden_paths(homes: Iterable[Path], state_root: Path, extra: Iterable[Path],
                  other_state: Iterable[Path] = ()) -> tuple[Path, ...]:
     """Credential stores under each of `homes`, other state roots of vsh and configured extras,
@@ -285,7 +297,8 @@ def build_spec(env: Environment, config: Config, *, argv: Sequence[str], workspa
 
         finish_orphans(state_root, workspace, env.warn)  # before the scan: it must not trust their leftovers
     try:
-        scan = scan_workspace(workspace, names, skip=(state_root, *hidden))
+        scan = scan_workspace(workspace, names, skip=(state_root, *hidden), home=home,
+                              global_configs=git_global_configs(homes, env.environ))
     except OSError as e:
         raise Unprotectable(f"cannot look through the workspace {workspace} for protected files: "
                             f"{e.strerror or e}", hint="check that the workspace is readable") from None
