@@ -600,3 +600,22 @@ def test_a_config_vsh_cannot_read_refuses_the_run(box: Box) -> None:
     r = box.run("echo ran")
     assert r.returncode == 125 and "ran" not in r.stdout, r
     assert "cannot read git config" in r.stderr
+
+
+def test_a_concurrent_runs_plant_is_not_trusted_by_a_run_that_starts_later(box: Box) -> None:
+    """Run A plants .envrc and keeps going; run B starts in the same workspace. B must not take the
+    plant for an old file (it could then rename directories under A's end-of-run walk so that
+    neither run moves it): B's own end-of-run check moves it."""
+    line = "echo evil > .envrc && echo ready && exec sleep 60"
+    a = subprocess.Popen([sys.executable, "-m", "vshell", "run", "--workspace", str(box.workspace), "-c", line],
+                         env=box.environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert a.stdout is not None
+        assert a.stdout.readline() == "ready\n", a.stderr.read() if a.stderr else ""
+        r = box.run("true")
+        assert r.returncode == 0, r
+        assert not (box.workspace / ".envrc").exists(), r.stderr
+        assert f"protected path {box.workspace / '.envrc'}" in r.stderr
+    finally:
+        a.terminate()
+        a.communicate(timeout=60)

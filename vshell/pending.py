@@ -102,6 +102,29 @@ def _orphaned(record: dict[str, object]) -> bool:
     return _started(owner) != record.get("started")
 
 
+def live_baselines(state_root: Path, workspace: Path) -> list[tuple[Path, frozenset[tuple[int, int]]]]:
+    """(workspace, identities at its start) of every run still going whose workspace overlaps
+    `workspace`. A protected path under such a workspace that is not among its identities may be
+    that run's plant: a run starting now must not take it for an old file (vshell.runner)."""
+    from vshell.sandbox_spec import under
+
+    out: list[tuple[Path, frozenset[tuple[int, int]]]] = []
+    try:
+        names = [n for n in os.listdir(_dir(state_root)) if n.endswith(".json") and not n.startswith(".")]
+    except OSError:
+        return out
+    for name in names:
+        try:
+            record = json.loads((_dir(state_root) / name).read_bytes())
+            where = Path(str(record["workspace"]))
+            if _orphaned(record) or not (under(where, workspace) or under(workspace, where)):
+                continue
+            out.append((where, frozenset(_pair(v) for v in _list(record["ids"]))))
+        except (OSError, ValueError, TypeError, KeyError):
+            continue  # gone meanwhile, or not ours to read
+    return out
+
+
 def finish_orphans(state_root: Path, workspace: Path, note: Callable[[str], None]) -> None:
     """Finish every after-run check whose owner is gone. Raises VshError (125) when one for
     `workspace` still cannot move what it found: that workspace is not safe to run in."""

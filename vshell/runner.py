@@ -31,6 +31,7 @@ from vshell.sandbox_spec import (
     NetworkPolicy,
     SandboxSpec,
     inside_forwarder,
+    under,
 )
 from vshell.state import StatePaths
 from vshell.supervise import Child, Supervisor, read_available, sandbox_started, spawn
@@ -440,13 +441,20 @@ def _scan_of(spec: SandboxSpec, ids: frozenset[tuple[int, int]]) -> Scan:
 
 
 def _baseline(spec: SandboxSpec) -> frozenset[tuple[int, int]]:
+    """The identities of the protected paths that exist now: what the run may not have created.
+    Not one that appeared during another run still going in the same workspace (its journal says
+    what was there when it started): that may be its plant, and this run would otherwise protect
+    it, then leave it behind (a run renaming directories under the other's end-of-run walk)."""
+    live = pending.live_baselines(spec.state_root, spec.workspace) if spec.state_root is not None else []
     ids: set[tuple[int, int]] = set()
     for p in spec.protected_found:
         try:
             st = p.lstat()
         except OSError:  # gone, or unreachable: not in the baseline, so taken for new afterwards
             continue
-        ids.add((st.st_dev, st.st_ino))
+        ident = (st.st_dev, st.st_ino)
+        if not any(ident not in theirs and under(p, where) for where, theirs in live):
+            ids.add(ident)
     return frozenset(ids)
 
 
