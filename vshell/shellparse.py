@@ -2112,8 +2112,9 @@ class _Walker:
 
     def script_commands(self, name: str, args: Sequence[Word], cmd: _Cmd, ctx: _Ctx) -> None:
         """Walk the literal command lines a sed (`e`) or awk (system(), pipes) script runs."""
-        scan = _sed_scan if name == "sed" else _awk_scan
-        for text in scan(tuple((a.value, a.literal) for a in args))[1]:
+        values = tuple((a.value, a.literal) for a in args)
+        scan = _sed_scan(values) if name == "sed" else _awk_scan(values, name)
+        for text in scan[1]:
             self.nested_line(Word(text, True), f"the {name} script runs a command line with sh -c", cmd, ctx)
 
     def find_exec(self, _name: str, args: Sequence[Word], cmd: _Cmd, ctx: _Ctx) -> None:
@@ -2651,151 +2652,373 @@ def _check_ssh(_w: _Walker, args: Sequence[Word], _k: list[str]) -> list[tuple[R
 # `w`/`W`, awk `print > FILE` write files the words do not show; sed `r`/`R` and program files read
 # them. Each such finding makes the action not rule-eligible (`_SCRIPT_CHECKS`); a literal command
 # line is walked as one (`_Walker.script_commands`), an unknown one is high.
+#
+# Both parsers follow the grammar of the real programs (GNU sed's compile.c; the awk lexers of
+# gawk, mawk and the one true awk) rather than matching patterns, since a parser that falls out of
+# step with the program reads the program's commands as text, and its text as commands. Where the
+# implementations differ, every reading is analysed and their findings are combined; a script no
+# reading understands is "could not be analysed" (not rule-eligible).
 
 _SED_LONGS = ("--binary", "--debug", "--expression", "--file", "--follow-symlinks", "--help", "--in-place",
               "--line-length", "--null-data", "--posix", "--quiet", "--regexp-extended", "--sandbox", "--separate",
               "--silent", "--unbuffered", "--version", "--zero-terminated")
-_SED_PLAIN = frozenset("{}=dDgGhHnNpPxzF")
+_SED_PLAIN = frozenset("=dDFgGhHnNpPxz")  # commands that take no argument (then the end of the command)
+_SED_EOF = "\0"  # ends each -e script (argv strings cannot hold NUL)
+_SED_ESCAPES = {"a": "\a", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\n": "\n"}
 
-# (risk, text) findings and the literal command lines the script runs.
-ScriptScan = tuple[tuple[tuple[Risk | None, str], ...], tuple[str, ...]]
+# (risk, text) findings, the literal command lines the script runs, and the standard streams it
+# writes by name (/dev/stdout, /dev/stderr): harmless unless the line points fd 1 or 2 at a file
+# it opened read-only, which only the walker knows.
+ScriptScan = tuple[tuple[tuple[Risk | None, str], ...], tuple[str, ...], tuple[str, ...]]
+# What a script does besides editing text: (kind, argument), kind one of exec (argument: the
+# command line, None when built at run time), write, read (the file), load, include.
+ScriptEffect = tuple[str, str | None]
 
 
-def _script_output(target: str) -> bool:
-    """Whether a file a sed/awk script writes is only its own output (or /dev/null): the names
-    they special-case. `/dev/fd/3` would open again a file the line may have opened read-only."""
-    return tables.harmless_target(target) and tables.reopened_fd(target) in (None, 1, 2)
+def _script_output(target: str) -> str:
+    """What a file name a sed/awk script writes to is: "null" (/dev/null), "std" (/dev/stdout or
+    /dev/stderr: their own output, unless the line reopened that descriptor read-only) or "file".
+    sed and awk open every other name, `/dev/fd/1` and `/proc/self/fd/1` included, as a file:
+    that opens again, writable, whatever the descriptor points at (`sed 'w /dev/fd/1' f 1<victim`)."""
+    if target == "/dev/null":
+        return "null"
+    if target in ("/dev/stdout", "/dev/stderr"):
+        return "std"
+    return "file"
 
 
-def _sed_delim_end(s: str, i: int, delim: str) -> int | None:
-    """Index of the unescaped `delim` ending a regex or replacement that starts at i."""
+def _sed_bracket_end(s: str, j: int) -> int | None:
+    """Index after the `]` closing the bracket expression whose `[` is at j-1, as GNU sed's
+    snarf_char_class reads it (`[]/]`, `[^]/]`, `[[:alpha:]/]`, `[[.-.]/]` hold a `/`; a
+    backslash is an ordinary character there). None when the line or script ends first."""
+    n = len(s)
+    if j < n and s[j] == "^":
+        j += 1
+    if j < n and s[j] == "]":
+        j += 1
+    state = 0  # 0 plain, 1 after `[`, 2 inside [: [. [=, 3 after the closing : . =
+    delim = ""
+    while j < n:
+        ch = s[j]
+        j += 1
+        if ch in "\n" + _SED_EOF:
+            return None
+        if ch in ".:=":
+            if state == 1:
+                delim, state = ch, 2
+                continue
+            if state == 2 and ch == delim:
+                state = 3
+                continue
+        elif ch == "[":
+            if state == 0:
+                state = 1
+            continue
+        elif ch == "]":
+            if state in (0, 1):
+                return j
+            if state == 3:
+                state = 0
+        state &= ~1
+    return None
+
+
+def _sed_delim_end(s: str, i: int, delim: str, regex: bool = True) -> int | None:
+    """Index of the `delim` ending a regex (or, with regex False, a replacement or y string) that
+    starts at i, as GNU sed's match_slash finds it: a backslash takes the next character, and in a
+    regex a bracket expression is skipped whole (`s/[/]/x/`). None when it does not end on the line."""
     n = len(s)
     while i < n:
         c = s[i]
-        if c == "\\":
-            i += 2
-            continue
+        if c == "\n" or c == _SED_EOF:
+            return None
         if c == delim:
             return i
-        if c == "\n" and delim != "\n":
-            return None
+        if c == "\\":
+            if i + 1 >= n or s[i + 1] == _SED_EOF:
+                return None
+            # `\cX` is one unit in a regex (so `\c/` does not end it).
+            i += 3 if regex and s[i + 1] == "c" else 2
+            continue
+        if c == "[" and regex:
+            end = _sed_bracket_end(s, i + 1)
+            if end is None:
+                return None
+            i = end
+            continue
         i += 1
     return None
 
 
-def _sed_effects(s: str) -> list[tuple[str, str | None]] | None:
-    """What a GNU sed script does besides editing: ("exec", command line or None when built at
-    run time), ("write", file), ("read", file). None when the script cannot be read."""
-    out: list[tuple[str, str | None]] = []
+def _sed_unescape(raw: str) -> str:
+    """a/i/c and `e` text as GNU sed's normalize_text leaves it: \\t, \\n, \\dNNN, \\oNNN, \\xHH,
+    \\cX decoded, and a backslash before any other character dropped (`e rm\\x20-rf\\x20x` runs
+    `rm -rf x`)."""
+    out: list[str] = []
+    p = 0
+    n = len(raw)
+    while p < n:
+        c = raw[p]
+        if c != "\\" or p + 1 >= n:
+            out.append(c)
+            p += 1
+            continue
+        e = raw[p + 1]
+        p += 2
+        if e in _SED_ESCAPES:
+            out.append(_SED_ESCAPES[e])
+        elif e in "dox":
+            base = {"d": 10, "o": 8, "x": 16}[e]
+            value = digits = 0
+            limit = 1
+            while p < n and limit <= 255:
+                d = int(raw[p], 16) if raw[p] in "0123456789abcdefABCDEF" else -1
+                if d < 0 or d >= base:
+                    break
+                value, digits, limit, p = value * base + d, digits + 1, limit * base, p + 1
+            out.append(chr(value & 0xFF) if digits else e)
+        elif e == "c":
+            if p < n:
+                out.append(chr((ord(raw[p].upper()) ^ 0x40) & 0xFF))
+                p += 2 if raw[p] == "\\" else 1
+        else:
+            out.append(e)
+    return "".join(out)
+
+
+def _sed_effects(scripts: Sequence[str]) -> list[ScriptEffect] | None:
+    """What GNU sed does besides editing, given its -e scripts in order (they are one program: a
+    `{` or an a/i/c text ending in a backslash carries on into the next). ("exec", command line or
+    None when built at run time), ("write", file), ("read", file). None when the script cannot be
+    read, or sed would reject it."""
+    s = _SED_EOF.join(scripts)
     n = len(s)
+    out: list[ScriptEffect] = []
+    depth = 0
     i = 0
 
-    def eol(j: int) -> int:
-        k = s.find("\n", j)
-        return n if k < 0 else k
+    def at(j: int) -> str:
+        return s[j] if j < n else _SED_EOF
 
     def blanks(j: int) -> int:
         while j < n and s[j] in " \t":
             j += 1
         return j
 
-    while i < n:
-        if s[i] in " \t\n;":
+    def end_of_cmd(j: int) -> int | None:
+        """read_end_of_cmd: only blanks, then `;`, a newline, `}`, `#` or the end may follow."""
+        j = blanks(j)
+        c = at(j)
+        if c in "}#":
+            return j
+        return j + 1 if c in ";\n" + _SED_EOF else None
+
+    def label(j: int) -> tuple[str, int]:
+        """read_label: after blanks, up to a blank, `;`, newline, `}`, `#` or the end."""
+        j = k = blanks(j)
+        while k < n and s[k] not in " \t\n;}#" + _SED_EOF:
+            k += 1
+        return s[j:k], k
+
+    def filename(j: int) -> tuple[str, int]:
+        j = blanks(j)
+        k = j
+        while k < n and s[k] not in "\n" + _SED_EOF:
+            k += 1
+        return s[j:k], k
+
+    def text(j: int) -> tuple[str, int]:
+        """read_text from j: to an unescaped newline; a backslash escapes the next character (so
+        `foo\\\\` NL ends the text), and one just before the end of a -e script continues it in
+        the next script."""
+        parts: list[str] = []
+        start = j
+        while j < n and s[j] != "\n":
+            c = s[j]
+            if c == _SED_EOF:
+                parts.append(s[start:j])
+                return "".join(parts), j
+            if c == "\\":
+                if at(j + 1) == _SED_EOF:
+                    parts.append(s[start:j] + "\n")
+                    j += 2
+                    start = j
+                    continue
+                j += 2
+                continue
+            j += 1
+        parts.append(s[start:min(j, n)])
+        return "".join(parts), j
+
+    def address(j: int, second: bool) -> int | None:
+        """compile_address: index after the address at j (j itself when there is none)."""
+        c = at(j)
+        if c in "/\\":
+            if c == "\\":
+                j += 1
+            delim = at(j)
+            if delim in "\n" + _SED_EOF:
+                return None
+            end = _sed_delim_end(s, j + 1, delim)
+            if end is None:
+                return None
+            j = end + 1
+            while True:
+                k = blanks(j)
+                if at(k) not in "IM":
+                    return k
+                j = k + 1
+        if c.isdigit():
+            while at(j).isdigit():
+                j += 1
+            k = blanks(j)
+            if at(k) == "~":
+                j = blanks(k + 1)
+                while at(j).isdigit():
+                    j += 1
+            return j
+        if c in "+~":
+            if not second:
+                return None
+            j = blanks(j + 1)
+            while at(j).isdigit():
+                j += 1
+            return j
+        if c == "$":
+            return j + 1
+        return j
+
+    while True:
+        while i < n and (s[i].isspace() or s[i] in ";" + _SED_EOF):
             i += 1
-            continue
-        for second in (False, True):  # up to two addresses
-            i = blanks(i)
-            if i >= n:
-                break
-            c = s[i]
-            if c.isdigit() or (second and c in "+~"):
-                i += 1
-                while i < n and (s[i].isdigit() or s[i] == "~"):
-                    i += 1
-            elif c == "$":
-                i += 1
-            elif c in "/\\":
-                if c == "\\":
-                    i += 1
-                if i >= n:
-                    return None
-                delim = s[i]
-                end = _sed_delim_end(s, i + 1, delim)
-                if end is None:
-                    return None
-                i = end + 1
-                while i < n and s[i] in "IM":
-                    i += 1
-            else:
-                break
-            i = blanks(i)
-            if second or i >= n or s[i] != ",":
-                break
-            i += 1
-        i = blanks(i)
-        while i < n and s[i] == "!":
-            i = blanks(i + 1)
         if i >= n:
+            break
+        j = address(i, False)
+        if j is None:
             return None
-        c = s[i]
+        has_address = j != i
+        if has_address:
+            j = blanks(j)
+            if at(j) == ",":
+                k = blanks(j + 1)
+                j2 = address(k, True)
+                if j2 is None or j2 == k:
+                    return None
+                j = blanks(j2)
+        i = j
+        if at(i) == "!":
+            i = blanks(i + 1)
+            if at(i) == "!":
+                return None
+        c = at(i)
         i += 1
         if c in _SED_PLAIN:
-            continue
-        if c == "#":
-            i = eol(i)
-        elif c in ":btTv":
-            while i < n and s[i] not in ";\n":
-                i += 1
-        elif c in "aic":
-            while True:  # the text runs to the end of the line; backslash-newline continues it
-                j = eol(i)
-                if j < n and s[j - 1] == "\\":
-                    i = j + 1
-                    continue
-                i = j
-                break
-        elif c in "rRwW":
-            j = eol(i)
-            out.append(("read" if c in "rR" else "write", s[blanks(i):j]))
-            i = j
-        elif c == "e":
-            j = eol(i)
-            text = s[blanks(i):j]
-            out.append(("exec", text if text.strip() else None))
-            i = j
-        elif c in "qQlL":
-            i = blanks(i)
-            while i < n and s[i].isdigit():
-                i += 1
-        elif c in "sy":
-            if i >= n or s[i] in "\n\\":
+            nxt = end_of_cmd(i)
+            if nxt is None:
                 return None
-            delim = s[i]
-            mid = _sed_delim_end(s, i + 1, delim)
-            end = _sed_delim_end(s, mid + 1, delim) if mid is not None else None
+            i = nxt
+        elif c == "#":
+            if has_address:
+                return None
+            while i < n and s[i] not in "\n" + _SED_EOF:
+                i += 1
+        elif c in ":btTv":
+            name, i = label(i)
+            if c == ":" and (has_address or not name):
+                return None
+        elif c == "{":
+            depth += 1
+        elif c == "}":
+            if depth == 0 or has_address:
+                return None
+            depth -= 1
+            nxt = end_of_cmd(i)
+            if nxt is None:
+                return None
+            i = nxt
+        elif c in "aice":
+            k = blanks(i)
+            ch = at(k)
+            if c == "e" and ch in "\n" + _SED_EOF:
+                out.append(("exec", None))  # runs the pattern space
+                i = k
+                continue
+            if ch == _SED_EOF:
+                return None
+            lead = ""
+            if ch == "\\":
+                lead = at(k + 1)
+                k += 2
+                if lead in "\n" + _SED_EOF:  # `a\` NL, or `a\` ending a -e script: the text is the next one
+                    lead = ""
+            body, i = text(k)
+            if c == "e":
+                command = _sed_unescape(lead + body)
+                out.append(("exec", command if command.strip() else None))
+        elif c in "rRwW":
+            name, i = filename(i)
+            if not name:
+                return None
+            out.append(("read" if c in "rR" else "write", name))
+        elif c in "qQl":
+            k = blanks(i)
+            while at(k).isdigit():
+                k += 1
+            nxt = end_of_cmd(k)
+            if nxt is None:
+                return None
+            i = nxt
+        elif c in "sy":
+            delim = at(i)
+            if delim in "\n" + _SED_EOF:
+                return None
+            mid = _sed_delim_end(s, i + 1, delim, regex=c == "s")
+            end = _sed_delim_end(s, mid + 1, delim, regex=False) if mid is not None else None
             if mid is None or end is None:
                 return None
             replacement = s[mid + 1:end]
             i = end + 1
-            while c == "s" and i < n:
-                f = s[i]
-                if f in "gpiImM" or f.isdigit():
-                    i += 1
-                elif f == "e":
-                    # The pattern space after the substitution runs: the replacement is what is
-                    # known of it (unknown when it copies matched text: `&`, `\1`).
-                    known = "&" not in replacement and "\\" not in replacement and replacement.strip()
-                    out.append(("exec", replacement if known else None))
+            if c == "y":
+                nxt = end_of_cmd(i)
+                if nxt is None:
+                    return None
+                i = nxt
+                continue
+            while True:  # mark_subst_opts
+                i = blanks(i)
+                f = at(i)
+                if f in "gpiImMe" or f.isdigit():
+                    if f == "e":
+                        # The pattern space after the substitution runs: the replacement is what
+                        # is known of it (unknown when it copies matched text or has escapes).
+                        known = "&" not in replacement and "\\" not in replacement and replacement.strip()
+                        out.append(("exec", replacement if known else None))
                     i += 1
                 elif f == "w":
-                    j = eol(i + 1)
-                    out.append(("write", s[blanks(i + 1):j]))
-                    i = j
-                else:
+                    name, i = filename(i + 1)
+                    if not name:
+                        return None
+                    out.append(("write", name))
                     break
+                elif f in "}#":
+                    break
+                elif f in ";\n" + _SED_EOF:
+                    i += 1
+                    break
+                elif f == "\r" and at(i + 1) == "\n":
+                    i += 2
+                    break
+                else:
+                    return None
         else:
             return None
+    if depth:
+        return None
     return out
+
+
+def _std_writes(effects: Sequence[ScriptEffect]) -> list[str]:
+    return [arg for kind, arg in effects if kind == "write" and arg is not None and _script_output(arg) == "std"]
 
 
 @lru_cache(maxsize=1024)
@@ -2805,6 +3028,7 @@ def _sed_scan(args: tuple[tuple[str, bool], ...]) -> ScriptScan:
     findings: list[tuple[Risk | None, str]] = []
     operands: list[tuple[str, bool]] = []
     from_file = False
+    late_script = False  # -e/-f after an operand: with POSIXLY_CORRECT the operand is the script
     i = 0
     n = len(args)
     while i < n:
@@ -2838,6 +3062,7 @@ def _sed_scan(args: tuple[tuple[str, bool], ...]) -> ScriptScan:
         else:
             operands.append((v, lit))
             continue
+        late_script = late_script or (bool(operands) and which in ("--expression", "--file"))
         if which == "--expression" and value is not None:
             from_file = from_file or not value[1]  # an expanded script: judged as not literal
             if value[1]:
@@ -2845,31 +3070,43 @@ def _sed_scan(args: tuple[tuple[str, bool], ...]) -> ScriptScan:
         elif which == "--file" and value is not None:
             from_file = True
             findings.append((MEDIUM, f"sed reads its script from {value[0][:60]!r}, which this line does not show"))
-    if not scripts and not from_file and operands and operands[0][1]:
-        scripts.append(operands[0][0])
+    programs = [scripts] if scripts else []
+    if ((not scripts and not from_file) or late_script) and operands and operands[0][1]:
+        programs.append([operands[0][0]])
     commands: list[str] = []
-    for script in scripts:
-        effects = _sed_effects(script)
+    std: list[str] = []
+    for program in programs:
+        effects = _sed_effects(program)
+        shown = "\n".join(program)[:40]
         if effects is None:
-            findings.append((MEDIUM, f"sed script {script[:40]!r} could not be analysed"))
+            findings.append((MEDIUM, f"sed script {shown!r} could not be analysed"))
             continue
+        std.extend(_std_writes(effects))
         for kind, arg in effects:
             if kind == "exec":
                 if arg is None:
-                    findings.append((HIGH, f"sed script {script[:40]!r} runs text built at run time as a command"))
+                    findings.append((HIGH, f"sed script {shown!r} runs text built at run time as a command"))
                 else:
                     findings.append((MEDIUM, f"sed script runs the command line {arg[:60]!r}"))
                     commands.append(arg)
             elif kind == "write":
-                if arg is None or not _script_output(arg):
+                if arg is None or _script_output(arg) == "file":
                     findings.append((MEDIUM, f"sed script writes the file {arg!r}"))
             else:
                 findings.append((MEDIUM, f"sed script reads the file {arg!r}"))
-    return tuple(findings), tuple(commands)
+    return tuple(findings), tuple(commands), tuple(std)
 
 
-def _check_sed(_w: _Walker, args: Sequence[Word], _k: list[str]) -> list[tuple[Risk | None, str]]:
-    return list(_sed_scan(tuple((a.value, a.literal) for a in args))[0])
+def _std_findings(w: _Walker, prog: str, std: Sequence[str]) -> list[tuple[Risk | None, str]]:
+    """/dev/stdout and /dev/stderr written by a script: a file write when the line reopened that
+    descriptor read-only (`1<victim`), as for a redirection."""
+    return [(MEDIUM, f"{prog} writes {t}, which this line points at a file") for t in dict.fromkeys(std)
+            if not w.harmless_write(t)]
+
+
+def _check_sed(w: _Walker, args: Sequence[Word], _k: list[str]) -> list[tuple[Risk | None, str]]:
+    scan = _sed_scan(tuple((a.value, a.literal) for a in args))
+    return [*scan[0], *_std_findings(w, "the sed script", scan[2])]
 
 
 _AWK_LONGS = ("--assign", "--bignum", "--characters-as-bytes", "--copyright", "--debug", "--dump-variables",
@@ -2881,117 +3118,288 @@ _AWK_VALUE = frozenset("fvFeEilW")  # short options that take a value (attached 
 _AWK_OPTIONAL = frozenset("dDoLp")  # gawk options whose value is optional (attached only)
 _AWK_TWO_CHAR = frozenset({"||", "&&", ">>", ">=", "<=", "==", "!=", "++", "--", "+=", "-=", "*=", "/=", "%=",
                            "^=", "**", "|&"})
+# Escapes gawk and mawk decode alike; any other (`\m`: gawk drops the backslash, mawk keeps it)
+# makes the string's value unknown.
 _AWK_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "/": "/", "r": "\r", "a": "\a", "b": "\b",
                 "f": "\f", "v": "\v"}
+# After these words awk reads an operand, so `/` starts a regex (`print /#/`).
+_AWK_OPERAND_NEXT = frozenset({"print", "printf", "return", "case", "do", "else", "in", "delete", "exit", "if",
+                               "while", "for", "switch", "BEGIN", "END", "BEGINFILE", "ENDFILE", "function", "func"})
+# Words after which `/` may be either (a call without parentheses, getline's optional variable).
+_AWK_EITHER = frozenset({"getline", "length", "next", "nextfile", "break", "continue", "default", "substr",
+                         "index", "split", "sub", "gsub", "match", "sprintf", "sin", "cos", "atan2", "exp", "log",
+                         "sqrt", "int", "rand", "srand", "tolower", "toupper", "system", "close", "fflush",
+                         "gensub", "strftime", "systime", "mktime", "and", "or", "xor", "lshift", "rshift",
+                         "compl", "asort", "asorti", "patsplit", "isarray", "typeof", "strtonum"})
+_AWK_MAX_READINGS = 32
+_AWK_CONTINUES = frozenset({",", "&&", "||", "{", "?", ":", "(", "["})  # a newline after these continues
+AwkToken = tuple[str, str | None]  # (kind, text); a str token's text is None when its value is unknown
 
 
-def _awk_tokens(p: str) -> list[tuple[str, str]] | None:
-    """A rough awk tokenizer: strings (unescaped), regex literals, words, numbers, operators and
-    newlines. None when a string or regex does not end."""
-    toks: list[tuple[str, str]] = []
-    i = 0
+def _awk_string(p: str, i: int) -> tuple[str | None, int] | None:
+    """The string literal whose opening quote is at i-1: (value or None when unknown, index after
+    the closing quote). None when it does not end on the line."""
+    buf: list[str] = []
+    known = True
     n = len(p)
-    while i < n:
+    while i < n and p[i] != '"':
         c = p[i]
-        if c in " \t\r":
+        if c == "\n":
+            return None
+        if c != "\\":
+            buf.append(c)
             i += 1
-        elif c == "\\" and i + 1 < n and p[i + 1] in "\r\n":
-            i += 2
-        elif c == "\n":
-            toks.append(("nl", c))
-            i += 1
-        elif c == "#":
-            k = p.find("\n", i)
-            i = n if k < 0 else k
-        elif c == '"':
-            buf: list[str] = []
-            i += 1
-            while i < n and p[i] != '"':
-                if p[i] == "\\" and i + 1 < n:
-                    buf.append(_AWK_ESCAPES.get(p[i + 1], "\\" + p[i + 1]))
-                    i += 2
-                    continue
-                if p[i] == "\n":
-                    return None
-                buf.append(p[i])
-                i += 1
-            if i >= n:
-                return None
-            toks.append(("str", "".join(buf)))
-            i += 1
-        elif c == "/" and (not toks or toks[-1][0] == "nl" or (
-                toks[-1][0] == "op" and toks[-1][1] not in (")", "]", "$", "++", "--"))):
-            i += 1
-            in_bracket = False
-            while i < n and (p[i] != "/" or in_bracket):
-                if p[i] == "\\":
-                    i += 2
-                    continue
-                if p[i] == "\n":
-                    return None
-                if p[i] == "[" and not in_bracket:
-                    in_bracket = True
-                    if i + 1 < n and p[i + 1] == "]":
-                        i += 1
-                elif p[i] == "]":
-                    in_bracket = False
-                i += 1
-            if i >= n:
-                return None
-            toks.append(("re", ""))
-            i += 1
-        elif c.isalpha() or c == "_" or c == "@":
-            j = i + 1
-            while j < n and (p[j].isalnum() or p[j] == "_"):
+            continue
+        if i + 1 >= n:
+            return None
+        e = p[i + 1]
+        i += 2
+        if e in _AWK_ESCAPES:
+            buf.append(_AWK_ESCAPES[e])
+        elif e in "01234567":
+            j = i - 1
+            while j < n and j < i + 2 and p[j] in "01234567":
                 j += 1
-            toks.append(("word", p[i:j]))
+            buf.append(chr(int(p[i - 1:j], 8) & 0xFF))
             i = j
-        elif c.isdigit() or (c == "." and i + 1 < n and p[i + 1].isdigit()):
-            j = i + 1
-            while j < n and (p[j].isalnum() or p[j] == "."):
+        elif e == "x" and i < n and p[i] in "0123456789abcdefABCDEF":
+            j = i
+            while j < n and p[j] in "0123456789abcdefABCDEF":
                 j += 1
-            toks.append(("num", p[i:j]))
-            i = j
-        elif p[i:i + 2] in _AWK_TWO_CHAR:
-            toks.append(("op", p[i:i + 2]))
-            i += 2
+            if j - i > 2:
+                known = False  # older gawk reads every hex digit, mawk and newer gawk two
+            buf.append(chr(int(p[i:i + 2], 16)))
+            i = min(j, i + 2)
         else:
-            toks.append(("op", c))
-            i += 1
-    return toks
-
-
-def _awk_effects(p: str) -> list[tuple[str, str | None]] | None:
-    """What an awk program does besides computing: ("exec", command line or None when built at run
-    time), ("write", file or None), ("load", library), ("include", file). None: unreadable."""
-    toks = _awk_tokens(p)
-    if toks is None:
+            known = False
+    if i >= n:
         return None
-    out: list[tuple[str, str | None]] = []
+    return ("".join(buf) if known else None), i + 1
+
+
+def _awk_regex_ends(p: str, i: int) -> set[int]:
+    """Where a regex literal starting at i (after its `/`) may end (the index of the closing `/`):
+    awks differ on bracket expressions. The one true awk ends at the first unescaped `/`; gawk
+    and mawk skip `[...]` with a `]` first (`[^]/]`) and `[:class:]` inside; POSIX also skips
+    `[.x.]` and `[=x=]`."""
+    n = len(p)
+    ends: set[int] = set()
+
+    def plain(j: int) -> None:
+        while j < n and p[j] not in "/\n":
+            j += 2 if p[j] == "\\" else 1
+        if j < n and p[j] == "/":
+            ends.add(j)
+
+    def gawk(j: int) -> None:
+        depth = 0
+        start = -1
+        while j < n:
+            c = p[j]
+            if c == "\n":
+                return
+            if c == "\\":
+                j += 2
+                continue
+            if c == "[":
+                if depth == 0 or p[j + 1:j + 2] == ":":
+                    depth += 1
+                if depth == 1 and start < 0:
+                    start = j
+            elif c == "]" and depth:
+                if not (j == start + 1 or (j == start + 2 and p[start + 1] == "^")):
+                    depth -= 1
+                    if depth == 0:
+                        start = -1
+            elif c == "/" and depth == 0:
+                ends.add(j)
+                return
+            j += 1
+
+    def posix(j: int, escapes_in_brackets: bool) -> None:
+        while j < n:
+            c = p[j]
+            if c == "\n":
+                return
+            if c == "\\":
+                j += 2
+                continue
+            if c == "/":
+                ends.add(j)
+                return
+            if c == "[":
+                end = _sed_bracket_end(_mask_escapes(p) if escapes_in_brackets else p, j + 1)
+                if end is None:
+                    return
+                j = end
+                continue
+            j += 1
+
+    plain(i)
+    gawk(i)
+    posix(i, False)
+    posix(i, True)
+    return ends
+
+
+def _mask_escapes(p: str) -> str:
+    """`p` with each escaped character replaced by a letter, so a bracket scan skips `\\]`."""
+    return re.sub(r"\\(.)", lambda m: "\\x", p, flags=re.S)
+
+
+def _awk_slash_starts_regex(toks: Sequence[AwkToken], cond_close: bool) -> str:
+    """Whether a `/` after these tokens starts a regex ("re"), divides ("div"), or may be read
+    either way ("either"): awk reads a regex where its grammar wants an operand."""
+    if not toks:
+        return "re"
+    kind, text = toks[-1]
+    if kind == "nl":
+        return "re"
+    if kind in ("str", "num", "re"):
+        return "div"
+    if kind == "word":
+        assert text is not None
+        if text in _AWK_OPERAND_NEXT:
+            return "re"
+        if text in _AWK_EITHER or text.startswith("@"):
+            return "either"
+        return "div"
+    if text == "]":
+        return "div"
+    if text == ")":
+        return "re" if cond_close else "div"
+    if text in ("++", "--"):
+        return "either"
+    return "re"
+
+
+def _awk_lex(p: str) -> list[list[AwkToken]] | None:
+    """Every way the awks may tokenise the program: strings (decoded), regex literals, words,
+    numbers, operators and newlines. None when there are too many, or none that ends properly."""
+    done: list[list[AwkToken]] = []
+    # (index, tokens so far, open parentheses (True: an if/while/for/switch condition), whether
+    # the last token closed a condition)
+    pending: list[tuple[int, list[AwkToken], tuple[bool, ...], bool]] = [(0, [], (), False)]
+    n = len(p)
+    while pending:
+        if len(done) + len(pending) > _AWK_MAX_READINGS:
+            return None
+        i, toks, parens, cond_close = pending.pop()
+        ok = True
+        while i < n:
+            c = p[i]
+            closed = False
+            if c in " \t\r":
+                i += 1
+                continue
+            if c == "\\" and i + 1 < n and p[i + 1] in "\r\n":
+                i += 2
+                continue
+            if c == "\n":
+                toks.append(("nl", c))
+                i += 1
+            elif c == "#":
+                k = p.find("\n", i)
+                i = n if k < 0 else k
+                continue
+            elif c == '"':
+                got = _awk_string(p, i + 1)
+                if got is None:
+                    ok = False
+                    break
+                toks.append(("str", got[0]))
+                i = got[1]
+            elif c == "/" and (how := _awk_slash_starts_regex(toks, cond_close)) != "div":
+                ends = sorted(_awk_regex_ends(p, i + 1))
+                if how == "either":
+                    division = [*toks, ("op", "/=" if p[i + 1:i + 2] == "=" else "/")]
+                    pending.append((i + len(division[-1][1] or "/"), division, parens, False))
+                if not ends:
+                    ok = False
+                    break
+                for end in ends[1:]:
+                    pending.append((end + 1, [*toks, ("re", "")], parens, False))
+                toks.append(("re", ""))
+                i = ends[0] + 1
+            elif c.isalpha() or c == "_" or c == "@":
+                j = i + 1
+                while j < n and (p[j].isalnum() or p[j] == "_"):
+                    j += 1
+                toks.append(("word", p[i:j]))
+                i = j
+            elif c.isdigit() or (c == "." and i + 1 < n and p[i + 1].isdigit()):
+                j = i + 1
+                while j < n and (p[j].isalnum() or p[j] == "."):
+                    j += 1
+                toks.append(("num", p[i:j]))
+                i = j
+            elif p[i:i + 2] in _AWK_TWO_CHAR:
+                toks.append(("op", p[i:i + 2]))
+                i += 2
+            else:
+                if c == "(":
+                    prev = toks[-1] if toks else ("", "")
+                    parens = (*parens, prev[0] == "word" and prev[1] in ("if", "while", "for", "switch"))
+                elif c == ")" and parens:
+                    closed = parens[-1]
+                    parens = parens[:-1]
+                toks.append(("op", c))
+                i += 1
+            cond_close = closed
+        if ok:
+            done.append(toks)
+    return done or None
+
+
+def _awk_stream_effects(toks: Sequence[AwkToken]) -> list[tuple[str, str | None, str | None]]:
+    """Effects of one reading of an awk program: (kind, argument, printed text). Kinds: exec,
+    pipe (a print piped into a command line; the text printed when it is one literal string),
+    write, load, include, net (gawk /inet special files)."""
+    out: list[tuple[str, str | None, str | None]] = []
     n = len(toks)
     in_print = False
     depth = 0
     print_depth = 0
+    print_from = 0
+
+    def ends_expr(t: AwkToken) -> bool:
+        return t[0] in ("nl", "") or t[1] in (";", "}", ")")
+
     for k, (kind, text) in enumerate(toks):
         nxt = toks[k + 1] if k + 1 < n else ("", "")
         after = toks[k + 2] if k + 2 < n else ("", "")
         if kind == "word":
+            assert text is not None
             if text in ("print", "printf"):
-                in_print, print_depth = True, depth
-            elif text == "system" and nxt == ("op", "("):
-                lit = after[0] == "str" and k + 3 < n and toks[k + 3] == ("op", ")")
-                out.append(("exec", after[1] if lit else None))
+                in_print, print_depth, print_from = True, depth, k + 1
+            elif text == "system":
+                # Without parentheses the one true awk calls system($0) (as `length` means length($0)).
+                lit = nxt == ("op", "(") and after[0] == "str" and k + 3 < n and toks[k + 3] == ("op", ")")
+                out.append(("exec", after[1] if lit else None, None))
             elif text == "@load":
-                out.append(("load", nxt[1]))
+                out.append(("load", nxt[1], None))
             elif text == "@include":
-                out.append(("include", nxt[1]))
+                out.append(("include", nxt[1], None))
+            elif text.startswith("@") and text != "@namespace" and nxt == ("op", "("):
+                out.append(("exec", None, None))  # gawk's indirect call: `f = "system"; @f("...")`
+            elif text == "getline":
+                source = _getline_source(toks, k + 1)
+                if source is not None:
+                    target = source[1]
+                    if target is None or target.startswith("/inet"):
+                        out.append(("net", target, None))
             continue
-        if kind == "nl" or (kind == "op" and text in (";", "{", "}")):
-            in_print = False
+        if kind == "nl":
+            prev = toks[k - 1] if k else ("nl", "")
+            if depth <= print_depth and not (prev[0] == "op" and prev[1] in _AWK_CONTINUES) and not (
+                    prev[0] == "word" and prev[1] in ("do", "else")):
+                in_print = False
             continue
         if kind != "op":
             continue
-        if text in ("(", "["):
+        if text in (";", "{", "}"):
+            in_print = False
+        elif text in ("(", "["):
             depth += 1
         elif text in (")", "]"):
             depth -= 1
@@ -3000,20 +3408,67 @@ def _awk_effects(p: str) -> list[tuple[str, str | None]] | None:
                 prev = toks[k - 1] if k else ("", "")
                 before = toks[k - 2] if k > 1 else ("nl", "")
                 lit = prev[0] == "str" and (before[0] in ("nl", "") or before[1] in (";", "{", "}", "(", ","))
-                out.append(("exec", prev[1] if lit else None))
+                out.append(("exec", prev[1] if lit else None, None))
+            elif text == "|&":
+                out.append(("exec", None, None))  # a coprocess: it reads and writes at will
             else:
-                target = nxt[1] if text == "|" else ""
-                lit = text == "|" and nxt[0] == "str" and (after[0] in ("nl", "") or after[1] in (";", "}", ")"))
-                out.append(("exec", target if lit else None))
+                target = nxt[1] if nxt[0] == "str" and ends_expr(after) else None
+                printed = toks[print_from:k] if in_print else []
+                said = printed[0][1] if len(printed) == 1 and printed[0][0] == "str" else None
+                out.append(("pipe", target, said))
         elif text in (">", ">>") and in_print and depth == print_depth:
-            lit = nxt[0] == "str" and (after[0] in ("nl", "") or after[1] in (";", "}"))
-            out.append(("write", nxt[1] if lit else None))
+            lit = nxt[0] == "str" and ends_expr(after)
+            out.append(("write", nxt[1] if lit else None, None))
     return out
 
 
+def _getline_source(toks: Sequence[AwkToken], j: int) -> tuple[bool, str | None] | None:
+    """The file `getline [VAR] < FILE` reads, for the tokens after `getline`: None when it reads
+    no file; (True, name) for a literal name, (True, None) for one built at run time."""
+    n = len(toks)
+    depth = 0
+    while j < n:
+        kind, text = toks[j]
+        if kind == "nl" or (kind == "op" and text in (";", "{", "}", "|", "|&")):
+            return None
+        if kind == "op" and text in ("(", "["):
+            depth += 1
+        elif kind == "op" and text in (")", "]"):
+            depth -= 1
+            if depth < 0:
+                return None
+        elif kind == "op" and text == "<" and depth == 0:
+            target = toks[j + 1] if j + 1 < n else ("", "")
+            after = toks[j + 2] if j + 2 < n else ("", "")
+            literal = target[0] == "str" and (after[0] in ("nl", "") or after[1] in (";", "}", ")"))
+            return True, target[1] if literal else None
+        elif (kind == "op" and text != "$") or (kind == "word" and text in _AWK_OPERAND_NEXT):
+            return None
+        j += 1
+    return None
+
+
+def _awk_effects(p: str) -> list[tuple[str, str | None, str | None]] | None:
+    """What an awk program does besides computing, under every reading the awks may give it (see
+    `_awk_stream_effects`). None: unreadable."""
+    streams = _awk_lex(p)
+    if streams is None:
+        return None
+    return list(dict.fromkeys(e for toks in streams for e in _awk_stream_effects(toks)))
+
+
+def _piped_line(command: str, said: str | None) -> str:
+    """The shell line equivalent to awk's `print TEXT | "COMMAND"`: COMMAND reads TEXT on its
+    standard input, as in `printf '%s\\n' TEXT | COMMAND` (an unknown TEXT is an expansion)."""
+    text = shlex.quote(said) if said is not None else '"$awk_output"'
+    return f"printf '%s\\n' {text} | {command}"
+
+
 @lru_cache(maxsize=1024)
-def _awk_scan(args: tuple[tuple[str, bool], ...]) -> ScriptScan:
-    """Findings for awk with these (value, literal) arguments."""
+def _awk_scan(args: tuple[tuple[str, bool], ...], name: str = "awk") -> ScriptScan:
+    """Findings for awk (`name`: awk, gawk, mawk or nawk) with these (value, literal) arguments.
+    Options end at the first operand, the program (POSIX; gawk and mawk alike): a later `-e` or
+    `--sandbox` is an ARGV entry."""
     programs: list[str] = []
     findings: list[tuple[Risk | None, str]] = []
     from_file = False
@@ -3026,7 +3481,8 @@ def _awk_scan(args: tuple[tuple[str, bool], ...]) -> ScriptScan:
         i += 1
         if not lit:
             operands.append((v, lit))
-            continue
+            operands.extend(args[i:])
+            break
         if v == "--":
             operands.extend(args[i:])
             break
@@ -3053,7 +3509,8 @@ def _awk_scan(args: tuple[tuple[str, bool], ...]) -> ScriptScan:
                 opts.append((c, ""))
         else:
             operands.append((v, lit))
-            continue
+            operands.extend(args[i:])
+            break
         for opt, value in opts:
             if opt in ("e", "--source"):
                 programs.append(value)
@@ -3068,35 +3525,50 @@ def _awk_scan(args: tuple[tuple[str, bool], ...]) -> ScriptScan:
             elif opt in ("D", "--debug", "W"):
                 findings.append((MEDIUM, f"awk {opt} {value[:30]!r} changes how the program is read or run"))
             elif opt == "--sandbox":
-                sandbox = True
+                # Only gawk has it (the one true awk ignores options it does not know).
+                sandbox = name == "gawk"
     if not programs and not from_file and operands and operands[0][1]:
         programs.append(operands[0][0])
     commands: list[str] = []
+    std: list[str] = []
     for prog in programs:
         effects = _awk_effects(prog)
         if effects is None:
             findings.append((MEDIUM, f"awk program {prog[:40]!r} could not be analysed"))
             continue
-        for kind, arg in effects:
+        for kind, arg, said in effects:
             if kind == "load":
                 findings.append((HIGH, f"awk @load loads the shared library {arg!r}"))
             elif kind == "include":
                 findings.append((MEDIUM, f"awk @include reads program text from {arg!r}"))
             elif sandbox:
-                continue  # gawk --sandbox refuses system(), pipes and output redirection
-            elif kind == "exec":
+                continue  # gawk --sandbox refuses system(), pipes, output redirection and /inet
+            elif kind == "net":
+                findings.append((MEDIUM, f"the awk program reads {arg!r}" if arg is not None else
+                                 "the awk program reads a file it names at run time (gawk: maybe a network socket)"))
+            elif kind in ("exec", "pipe"):
                 if arg is None:
                     findings.append((HIGH, "the awk program runs a command line built at run time"))
-                else:
+                elif kind == "exec":
                     findings.append((MEDIUM, f"the awk program runs the command line {arg[:60]!r}"))
                     commands.append(arg)
-            elif arg is None or not _script_output(arg):
-                findings.append((MEDIUM, f"the awk program writes the file {arg if arg is not None else '(not literal)'!r}"))
-    return tuple(findings), tuple(commands)
+                else:
+                    findings.append((MEDIUM, f"the awk program prints into the command line {arg[:60]!r}"))
+                    commands.append(_piped_line(arg, said))
+            elif arg is None:
+                findings.append((MEDIUM, "the awk program writes a file it names at run time"))
+            else:
+                where = _script_output(arg)
+                if where == "std":
+                    std.append(arg)
+                elif where == "file":
+                    findings.append((MEDIUM, f"the awk program writes the file {arg!r}"))
+    return tuple(findings), tuple(commands), tuple(std)
 
 
-def _check_awk(_w: _Walker, args: Sequence[Word], _k: list[str]) -> list[tuple[Risk | None, str]]:
-    return list(_awk_scan(tuple((a.value, a.literal) for a in args))[0])
+def _check_awk(w: _Walker, args: Sequence[Word], key: list[str]) -> list[tuple[Risk | None, str]]:
+    scan = _awk_scan(tuple((a.value, a.literal) for a in args), key[0])
+    return [*scan[0], *_std_findings(w, "the awk program", scan[2])]
 
 
 _GIT_CONFIG_READ = frozenset({"--get", "--get-all", "--get-regexp", "--get-urlmatch", "--list", "-l",
