@@ -21,7 +21,10 @@ One addon, `VshEgress`, judges every connection and request the daemon sees:
   WebSocket messages. Requests there lose what would make the upstream answer in a shape the
   scrubber cannot see whole (`policy.SCRUBBED_REQUEST_DROPPED`: Range, ...; Accept-Encoding and TE
   are narrowed to codings the proxy decodes); a response that still comes back so (206, an
-  unknown coding, a non-WebSocket upgrade) is refused with 502, nothing of it relayed.
+  unknown coding, a non-WebSocket upgrade) is refused with 502, nothing of it relayed. Bodies are
+  decoded by `policy.decode_body`, which stops at SCRUB_LIMIT decoded bytes (a compression bomb is
+  refused), not by mitmproxy; large ones are decoded and searched on worker threads, so one run's
+  download does not hold up every other run's traffic on the daemon's event loop.
 - mitmproxy logs an exception raised by a hook and carries on with the flow as it stands, which
   would send a request or relay a response unjudged: the hooks here refuse the flow instead.
 
@@ -39,7 +42,7 @@ import hmac
 import logging
 import socket
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +63,10 @@ logger = logging.getLogger("vsh.proxy")
 
 # Responses from a host where a secret was injected are buffered whole to be scrubbed. Beyond this
 # size the response is refused (502 / connection killed) rather than relayed unscrubbed.
-SCRUB_LIMIT = 32 * 1024 * 1024
+SCRUB_LIMIT = 32 * 1024 * 1024  # raw bytes, and decoded bytes: a body that decodes past it is refused too
+INLINE_SCRUB = 64 * 1024  # a body that is (or decodes to) at most this is scrubbed on the event loop (~1 ms)
+INLINE_DECODE = 4 * 1024  # an encoded body this small is decoded on the event loop (capped: ~20 ms at worst)
+SCRUB_THREADS = 2  # larger or encoded bodies are scrubbed on worker threads, this many at once
 META_INJECTED = "vsh_injected"  # flow.metadata key: the run whose secret this request carries
 META_WS_TAIL = "vsh_ws_tail"  # the end of what went to the client on a WebSocket (a secret split across frames)
 META_WS_END = "vsh_ws_end"  # set when a WebSocket must end: `_GuardedWebsocketLayer` closes it
@@ -225,6 +231,7 @@ class VshEgress:
         self.resolve = resolve
         self.clients: dict[str, _ClientState] = {}
         self._dial_cache: dict[tuple[str, int], tuple[tuple[str, int] | str, float]] = {}
+        self._scrub_slots = asyncio.Semaphore(SCRUB_THREADS)
 
     def load(self, loader: Any) -> None:
         install_websocket_guard()
@@ -567,19 +574,20 @@ class VshEgress:
             logger.exception("vsh proxy: judging response headers failed")
             flow.kill()
 
-    def response(self, flow: http.HTTPFlow) -> None:
+    def response(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         assert flow.response is not None
         run: Run | None = flow.metadata.get(META_SCRUB)
         sel: Selection | None = flow.metadata.get(META_SELECTION)
         if flow.response.status_code == 401 and sel is not None:
             self._record_response(flow, run, "upstream answered 401", hints=list(sel.reasons))
         if run is None:
-            return
+            return None
         try:
-            self._scrub_response(flow, run)
+            return self._scrub_response(flow, run)
         except Exception:
             logger.exception("vsh proxy: scrubbing a response failed")
             self._fail(flow, run, "internal error while scrubbing the response")
+            return None
 
     def error(self, flow: http.HTTPFlow) -> None:
         """mitmproxy answers an upstream protocol error (a truncated head, a bad header or status
@@ -593,41 +601,63 @@ class VshEgress:
         finally:
             flow.kill()
 
-    def _scrub_response(self, flow: http.HTTPFlow, run: Run) -> None:
+    def _scrub_response(self, flow: http.HTTPFlow, run: Run) -> Awaitable[None] | None:
+        """Scrub a response on the event loop when that is cheap; else return the coroutine that
+        scrubs it on a worker thread (mitmproxy awaits what a hook returns)."""
         assert flow.response is not None
         if flow.response.trailers:
             _scrub_headers(flow.response.trailers, run.scrubber)
+        codings = _codings(flow.response.headers)
         why = flow.metadata.get(META_REFUSE) or policy.unscrubbable_response(
-            flow.response.status_code, _codings(flow.response.headers), websocket=flow.websocket is not None)
+            flow.response.status_code, codings, websocket=flow.websocket is not None)
         if why is not None:
             self._fail(flow, run, why)
-            return
+            return None
         _scrub_head(flow.response, run.scrubber)
         raw = flow.response.raw_content or b""
         if len(raw) > SCRUB_LIMIT:
             self._fail(flow, run, f"response over the {SCRUB_LIMIT} byte scrub limit")
-            return
+            return None
+        # Not mitmproxy's get_content: it decodes with no cap (a 16 KB zstd body is 512 MiB).
+        coding = codings.get("content-encoding")
+        decoded = None
+        if len(raw) <= INLINE_DECODE or (len(raw) <= INLINE_SCRUB and not policy.is_encoded(coding)):
+            try:
+                decoded = policy.decode_body(raw, coding, SCRUB_LIMIT)
+            except policy.BodyTooLarge:
+                self._fail(flow, run, f"response body decodes past the {SCRUB_LIMIT} byte scrub limit")
+                return None
+            except ValueError:
+                self._fail(flow, run, "response body cannot be decoded for scrubbing")
+                return None
+            if len(decoded) <= INLINE_SCRUB:
+                self._scrubbed(flow, run, policy.scrub_body(raw, coding, run.scrubber, SCRUB_LIMIT, decoded))
+                return None
+        return self._scrub_on_thread(flow, run, raw, coding, decoded)
+
+    async def _scrub_on_thread(self, flow: http.HTTPFlow, run: Run, raw: bytes, coding: str | None,
+                               decoded: bytes | None) -> None:
+        """Off the event loop, which every run's traffic shares; the scrubber searches in steps, so
+        the loop gets the GIL between them. At most SCRUB_THREADS at once: each may hold a few
+        copies of a SCRUB_LIMIT body."""
         try:
-            body = flow.response.get_content(strict=True) or b""
-        except ValueError:
-            self._fail(flow, run, "response body cannot be decoded for scrubbing")
+            async with self._scrub_slots:
+                result = await asyncio.to_thread(policy.scrub_body, raw, coding, run.scrubber, SCRUB_LIMIT, decoded)
+            self._scrubbed(flow, run, result)
+        except Exception:
+            logger.exception("vsh proxy: scrubbing a response failed")
+            self._fail(flow, run, "internal error while scrubbing the response")
+
+    def _scrubbed(self, flow: http.HTTPFlow, run: Run, result: policy.ScrubbedBody | str) -> None:
+        assert flow.response is not None
+        if isinstance(result, str):
+            self._fail(flow, run, result)
             return
-        if nested := policy.nested_coding(body):
-            self._fail(flow, run, f"the body is {nested}-compressed inside its content coding: cannot be scrubbed")
-            return
-        cleaned = run.scrubber.clean(body)
-        if cleaned.found:
-            flow.response.set_content(cleaned.data)
-        # The raw (encoded) bytes too: a secret can sit in a part decoding does not reach.
-        raw_cleaned = run.scrubber.clean(flow.response.raw_content or b"") if not cleaned.found else cleaned
-        if cleaned.hidden or raw_cleaned.hidden:
-            self._fail(flow, run, "the body holds a secret split by whitespace: refused")
-            return
-        if raw_cleaned is not cleaned and raw_cleaned.found:
-            flow.response.raw_content = raw_cleaned.data
-        count = cleaned.found or raw_cleaned.found
-        if count:
-            self._record_response(flow, run, f"scrubbed {count} reflected secret value(s) from the response")
+        if result.raw is not None:
+            flow.response.raw_content = result.raw
+            if "transfer-encoding" not in flow.response.headers:
+                flow.response.headers["content-length"] = str(len(result.raw))
+            self._record_response(flow, run, f"scrubbed {result.found} reflected secret value(s) from the response")
 
     # -- WebSockets ----------------------------------------------------------------------------
     def websocket_start(self, flow: http.HTTPFlow) -> None:

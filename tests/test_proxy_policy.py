@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import ipaddress
+import json
 import re
+import zlib
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+import brotli
 import pytest
+import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from vshell.proxy import policy
@@ -393,3 +399,107 @@ def test_nested_coding() -> None:
 
     assert policy.nested_coding(gzip.compress(b"x")) == "gzip"
     assert policy.nested_coding(b"plain") is None
+
+
+# -- red team round 3: decoding under a cap, more reflection forms, compressed data inside a body --
+
+_BOMB_SIZE = 64 << 20
+_CAP = 1 << 20
+
+
+@pytest.mark.parametrize(("coding", "encode"), [
+    ("gzip", lambda d: gzip.compress(d)),
+    ("deflate", lambda d: zlib.compress(d)),
+    ("deflate", lambda d: zlib.compress(d, wbits=-15)),  # raw deflate, as some servers send it
+    ("zstd", lambda d: zstandard.ZstdCompressor().compress(d)),
+    ("br", lambda d: brotli.compress(d, quality=5)),
+])
+def test_decode_body_round_trips_and_stops_at_the_cap(coding: str, encode: Callable[[bytes], bytes]) -> None:
+    data = b"some body " * 1000
+    assert policy.decode_body(encode(data), coding, _CAP) == data
+    assert policy.decode_body(policy.encode_body(data, coding), coding.upper(), _CAP) == data
+    bomb = encode(b"\0" * _BOMB_SIZE)
+    with pytest.raises(policy.BodyTooLarge):
+        policy.decode_body(bomb, coding, _CAP)
+
+
+@pytest.mark.parametrize(("raw", "coding"), [
+    (gzip.compress(b"x" * 100)[:-5], "gzip"),  # truncated
+    (gzip.compress(b"x") + b"junk", "gzip"),  # junk after the member
+    (zlib.compress(b"x") + b"junk", "deflate"),
+    (b"not compressed", "zstd"),
+    (b"\xff\xff\xff", "br"),
+    (b"x", "compress"),
+])
+def test_decode_body_refuses_what_it_cannot_decode_whole(raw: bytes, coding: str) -> None:
+    with pytest.raises(ValueError):
+        policy.decode_body(raw, coding, _CAP)
+
+
+def test_decode_body_reads_gzip_members_and_zero_padding_as_python_does() -> None:
+    raw = gzip.compress(b"one ") + gzip.compress(b"two") + b"\0" * 10
+    assert policy.decode_body(raw, "gzip", _CAP) == gzip.decompress(raw) == b"one two"
+
+
+def test_zstd_windows_over_8_mib_are_refused() -> None:
+    params = zstandard.ZstdCompressionParameters.from_level(19, window_log=24, write_content_size=False)
+    c = zstandard.ZstdCompressor(compression_params=params).compressobj()  # size unknown: window kept
+    raw = c.compress(b"ab" * (1 << 20)) + c.flush()
+    with pytest.raises(ValueError):
+        policy.decode_body(raw, "zstd", 64 << 20)
+
+
+_R3 = "fal-SECRET-0123456789abcdefXYZ"
+_A3 = f"Key {_R3}".encode()
+
+
+@pytest.mark.parametrize("body", [
+    base64.b32encode(_A3), base64.b32encode(b"xy" + _A3).lower(), base64.b32hexencode(b"z" + _A3),
+    b",".join(str(c).encode() for c in _A3), json.dumps(list(_A3)).encode(),
+    b"".join(b"\\x%02x" % c for c in _A3), b"".join(b"\\x%02X" % c for c in _A3),
+], ids=["b32", "b32-lower-offset", "b32hex", "byte-list", "byte-list-spaced", "x-escapes", "X-escapes"])
+def test_scrubber_knows_base32_byte_lists_and_x_escapes(body: bytes) -> None:
+    cleaned = policy.Scrubber.of([_R3]).clean(body)
+    assert cleaned.found and not cleaned.hidden, cleaned.data
+
+
+def test_pretty_printed_byte_list_is_refused_not_relayed() -> None:
+    assert policy.Scrubber.of([_R3]).clean(json.dumps(list(_A3), indent=2).encode()).hidden
+
+
+def test_a_byte_list_form_keeps_the_one_pass_fast_path() -> None:
+    assert policy.Scrubber.of([_R3]).spaceless  # ", " windows have their "," twins
+    assert not policy.Scrubber.of(["with space inside"]).spaceless
+
+
+@pytest.mark.parametrize(("body", "refused"), [
+    (b"LOG1" + gzip.compress(_A3), "gzip data at byte 4"),
+    (b"HDR:" + zlib.compress(_A3), "zlib data at byte 4"),
+    (b"HDR:" + zstandard.ZstdCompressor().compress(_A3), "zstd data at byte 4"),
+    (json.dumps({"log": base64.b64encode(gzip.compress(_A3)).decode()}).encode(), "base64 gzip"),
+    (json.dumps({"log": base64.urlsafe_b64encode(b"x" + gzip.compress(_A3)).decode()}).encode().replace(b"/", b"\\/"),
+     "base64 gzip"),
+    (json.dumps({"log": base64.encodebytes(b"ab" + zlib.compress(_A3 * 9)).decode()}).encode(), "base64 zlib"),
+    (b"ab" + gzip.compress(b"cd" + gzip.compress(_A3)), "holds gzip"),
+    (b"\x89PNG" + zlib.compress(bytes(range(0, 256, 3)) * 50), None),
+    (b"math: x^2 + y^2 " * 1000, None),
+    (base64.b64encode(gzip.compress(b"nothing to see " * 50)), None),
+])
+def test_embedded_secret(body: bytes, refused: str | None) -> None:
+    scrubber = policy.Scrubber.of([_R3])
+    why = policy.embedded_secret(body, scrubber.finds, _CAP)
+    assert (why is None) if refused is None else (why is not None and refused in why), why
+
+
+def test_embedded_secret_budget_refuses_what_it_cannot_finish() -> None:
+    bombs = b"".join(b"pad" + gzip.compress(b"\0" * (1 << 20)) for _ in range(4))
+    assert "too much compressed data" in (policy.embedded_secret(bombs, lambda d: False, _CAP) or "")
+
+
+def test_scrub_body_re_encodes_in_the_response_coding() -> None:
+    scrubber = policy.Scrubber.of([_R3])
+    result = policy.scrub_body(gzip.compress(b"echo: " + _A3), "gzip", scrubber, _CAP)
+    assert isinstance(result, policy.ScrubbedBody) and result.raw is not None and result.found == 1
+    assert gzip.decompress(result.raw) == b"echo: Key [REDACTED]"
+    assert policy.scrub_body(zstandard.ZstdCompressor().compress(b"\0" * (4 << 20)), "zstd", scrubber, _CAP) \
+        == f"response body decodes past the {_CAP} byte scrub limit"
