@@ -22,7 +22,7 @@ One addon, `VshEgress`, judges every connection and request the daemon sees:
   scrubber cannot see whole (`policy.SCRUBBED_REQUEST_DROPPED`: Range, ...; Accept-Encoding and TE
   are narrowed to codings the proxy decodes); a response that still comes back so (206, an
   unknown coding, a non-WebSocket upgrade) is refused with 502, nothing of it relayed. Bodies are
-  decoded by `policy.decode_body`, which stops at SCRUB_LIMIT decoded bytes (a compression bomb is
+  decoded by `scrub.decode_body`, which stops at SCRUB_LIMIT decoded bytes (a compression bomb is
   refused), not by mitmproxy; large ones are decoded and searched on worker threads, so one run's
   download does not hold up every other run's traffic on the daemon's event loop.
 - mitmproxy logs an exception raised by a hook and carries on with the flow as it stands, which
@@ -52,7 +52,7 @@ from mitmproxy.proxy import events, server_hooks
 from mitmproxy.proxy.layers import websocket as websocket_layer
 from mitmproxy.proxy.utils import expect
 from mitmproxy.websocket import WebSocketMessage
-from vshell.proxy import policy
+from vshell.proxy import policy, scrub
 from vshell.proxy.policy import Verdict
 
 from vshell import hostmatch
@@ -88,13 +88,13 @@ class Run:
     domains: policy.DomainPolicy
     pid: int = 0
     notify: Callable[[dict[str, Any]], None] | None = None
-    scrubber: policy.Scrubber = dataclasses.field(default_factory=policy.Scrubber)
+    scrubber: scrub.Scrubber = dataclasses.field(default_factory=scrub.Scrubber)
 
     @classmethod
     def make(cls, run_id: str, creds: Sequence[Credential], secrets: Mapping[str, Secret],
              domains: policy.DomainPolicy, pid: int = 0,
              notify: Callable[[dict[str, Any]], None] | None = None) -> Run:
-        scrubber = policy.Scrubber.of(secrets[c.id].reveal() for c in creds)
+        scrubber = scrub.Scrubber.of(secrets[c.id].reveal() for c in creds)
         return cls(run_id, tuple(creds), dict(secrets), domains, pid, notify, scrubber)
 
 
@@ -621,17 +621,17 @@ class VshEgress:
         # Not mitmproxy's get_content: it decodes with no cap (a 16 KB zstd body is 512 MiB).
         coding = codings.get("content-encoding")
         decoded = None
-        if len(raw) <= INLINE_DECODE or (len(raw) <= INLINE_SCRUB and not policy.is_encoded(coding)):
+        if len(raw) <= INLINE_DECODE or (len(raw) <= INLINE_SCRUB and not scrub.is_encoded(coding)):
             try:
-                decoded = policy.decode_body(raw, coding, SCRUB_LIMIT)
-            except policy.BodyTooLarge:
+                decoded = scrub.decode_body(raw, coding, SCRUB_LIMIT)
+            except scrub.BodyTooLarge:
                 self._fail(flow, run, f"response body decodes past the {SCRUB_LIMIT} byte scrub limit")
                 return None
             except ValueError:
                 self._fail(flow, run, "response body cannot be decoded for scrubbing")
                 return None
             if len(decoded) <= INLINE_SCRUB:
-                self._scrubbed(flow, run, policy.scrub_body(raw, coding, run.scrubber, SCRUB_LIMIT, decoded))
+                self._scrubbed(flow, run, scrub.scrub_body(raw, coding, run.scrubber, SCRUB_LIMIT, decoded))
                 return None
         return self._scrub_on_thread(flow, run, raw, coding, decoded)
 
@@ -642,13 +642,13 @@ class VshEgress:
         copies of a SCRUB_LIMIT body."""
         try:
             async with self._scrub_slots:
-                result = await asyncio.to_thread(policy.scrub_body, raw, coding, run.scrubber, SCRUB_LIMIT, decoded)
+                result = await asyncio.to_thread(scrub.scrub_body, raw, coding, run.scrubber, SCRUB_LIMIT, decoded)
             self._scrubbed(flow, run, result)
         except Exception:
             logger.exception("vsh proxy: scrubbing a response failed")
             self._fail(flow, run, "internal error while scrubbing the response")
 
-    def _scrubbed(self, flow: http.HTTPFlow, run: Run, result: policy.ScrubbedBody | str) -> None:
+    def _scrubbed(self, flow: http.HTTPFlow, run: Run, result: scrub.ScrubbedBody | str) -> None:
         assert flow.response is not None
         if isinstance(result, str):
             self._fail(flow, run, result)
@@ -714,7 +714,7 @@ class VshEgress:
             run.notify(entry)
 
 
-def _scrub_headers(headers: http.Headers, scrubber: policy.Scrubber) -> None:
+def _scrub_headers(headers: http.Headers, scrubber: scrub.Scrubber) -> None:
     """Values scrubbed in place; a field whose name carries a secret is removed (a name cannot
     hold the redaction marker), and so is one that hides a secret behind whitespace. The fields
     are first searched as one text (NUL is in no secret form): one pass in the common case."""
@@ -742,7 +742,7 @@ def _codings(headers: http.Headers) -> dict[str, str]:
     return out
 
 
-def _scrub_head(response: http.Response, scrubber: policy.Scrubber) -> None:
+def _scrub_head(response: http.Response, scrubber: scrub.Scrubber) -> None:
     """Everything of a response head an upstream chooses: the status reason and the headers."""
     reason = scrubber.clean(response.data.reason)
     if reason.found or reason.hidden:

@@ -12,7 +12,7 @@ pytest.importorskip("mitmproxy")
 
 from mitmproxy import http
 from mitmproxy.test import tflow, tutils
-from vshell.proxy import policy
+from vshell.proxy import policy, scrub
 from vshell.proxy.addon import Run, RunRegistry, Tunnel, VshEgress, inject
 
 from vshell.credentials import Credential, HostTemplate
@@ -444,7 +444,7 @@ def test_a_websocket_message_holding_a_window_is_scrubbed() -> None:
         addon.websocket_message(f)
         assert not msg.dropped and b"[REDACTED]" in msg.content
     sent = b"".join(m.content for m in f.websocket.messages)
-    assert not any(SECRET.encode()[i:i + policy.WINDOW] in sent for i in range(len(SECRET)))
+    assert not any(SECRET.encode()[i:i + scrub.WINDOW] in sent for i in range(len(SECRET)))
 
 
 @pytest.mark.parametrize(("scheme", "intercepted"), [(b"http", True), (b"https", False)])

@@ -37,7 +37,7 @@ import h2.events  # noqa: E402
 
 pytestmark = pytest.mark.proxy
 AUTH = f"Key {SECRET}"
-WINDOW = 8  # policy.WINDOW: what of a secret may never reach the client in one piece
+WINDOW = 8  # scrub.WINDOW: what of a secret may never reach the client in one piece
 
 
 # -- upstream behaviours ---------------------------------------------------------------------------
