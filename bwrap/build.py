@@ -223,13 +223,18 @@ RET_ALLOW = 0x7FFF0000
 RET_EPERM = 0x00050000 | EPERM
 X32_SYSCALL_BIT = 0x40000000
 
-# machine -> (AUDIT_ARCH, socket nr, refused nrs: io_uring_setup/enter/register, add_key,
+# machine -> (AUDIT_ARCH, socket nr, ioctl nr, refused nrs: io_uring_setup/enter/register, add_key,
 # request_key, keyctl). Kernel keyrings are not namespaced: the caller's session keyring (Kerberos
 # tickets, fscrypt keys) would be readable and writable from inside.
-ARCHES: dict[str, tuple[int, int, tuple[int, ...]]] = {
-    "x86_64": (0xC000003E, 41, (425, 426, 427, 248, 249, 250)),
-    "aarch64": (0xC00000B7, 198, (425, 426, 427, 217, 218, 219)),
+ARCHES: dict[str, tuple[int, int, int, tuple[int, ...]]] = {
+    "x86_64": (0xC000003E, 41, 16, (425, 426, 427, 248, 249, 250)),
+    "aarch64": (0xC00000B7, 198, 29, (425, 426, 427, 217, 218, 219)),
 }
+# ioctl requests refused whatever the descriptor: TIOCSTI types into a terminal's input queue and
+# TIOCLINUX can paste into a console. --new-session leaves the command no controlling terminal, but
+# one started on a terminal that is nobody's can make it its own (setsid, TIOCSCTTY) and type into
+# it, for whoever reads that terminal next.
+REFUSED_IOCTLS: tuple[int, ...] = (0x5412, 0x541C)
 
 
 def _insn(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
@@ -244,14 +249,17 @@ def seccomp_program(machine: str | None = None) -> bytes | None:
     arch = ARCHES.get(machine or platform.machine())
     if arch is None:
         return None
-    audit_arch, nr_socket, refused = arch
-    # Layout (jump offsets count from the next instruction):
+    audit_arch, nr_socket, nr_ioctl, refused = arch
+    # Layout (jump offsets count from the next instruction; BPF jumps only forward):
     #   0-3   arch check (a foreign ABI is refused outright), load nr
-    #   4     x32 -> deny;  5: socket -> family check;  then one test per refused nr -> deny
-    #   then  allow;  family check: load args[0], one test per allowed family -> allow;  deny; allow
-    family_at = 6 + len(refused) + 1
+    #   4     x32 -> deny;  5: socket -> family check;  6: ioctl -> request check;
+    #   then one test per refused nr -> deny;  then allow
+    #   family check: load args[0], one test per allowed family -> allow;  deny;  allow
+    #   request check: load args[1], one test per refused request -> its own deny;  allow;  deny
+    family_at = 8 + len(refused)
     deny = family_at + 1 + len(ALLOWED_FAMILIES)
     allow = deny + 1
+    ioctl_at = allow + 1
     prog = [
         _insn(_LD_ABS_W, 4),  # arch
         _insn(_JEQ_K, audit_arch, 1, 0),  # native -> load nr
@@ -259,12 +267,18 @@ def seccomp_program(machine: str | None = None) -> bytes | None:
         _insn(_LD_ABS_W, 0),  # nr
         _insn(_JGE_K, X32_SYSCALL_BIT, deny - 5, 0),
         _insn(_JEQ_K, nr_socket, family_at - 6, 0),
-        *(_insn(_JEQ_K, nr, deny - (7 + i), 0) for i, nr in enumerate(refused)),
+        _insn(_JEQ_K, nr_ioctl, ioctl_at - 7, 0),
+        *(_insn(_JEQ_K, nr, deny - (8 + i), 0) for i, nr in enumerate(refused)),
         _insn(_RET_K, RET_ALLOW),
         _insn(_LD_ABS_W, 16),  # args[0] (the domain), low 32 bits (little-endian)
         *(_insn(_JEQ_K, family, allow - (family_at + 2 + i), 0) for i, family in enumerate(ALLOWED_FAMILIES)),
         _insn(_RET_K, RET_EPERM),  # deny
         _insn(_RET_K, RET_ALLOW),  # allow
+        # args[1] (the request), low 32 bits: the kernel reads it as an unsigned int
+        _insn(_LD_ABS_W, 24),
+        *(_insn(_JEQ_K, cmd, len(REFUSED_IOCTLS) - i, 0) for i, cmd in enumerate(REFUSED_IOCTLS)),
+        _insn(_RET_K, RET_ALLOW),
+        _insn(_RET_K, RET_EPERM),
     ]
-    assert len(prog) == allow + 1
+    assert len(prog) == ioctl_at + 3 + len(REFUSED_IOCTLS)
     return b"".join(prog)

@@ -151,9 +151,9 @@ def test_seccomp_fd_is_passed() -> None:
     assert "--seccomp" not in build_argv(spec())
 
 
-def _run_bpf(prog: bytes, nr: int, arch: int, arg0: int) -> int:
+def _run_bpf(prog: bytes, nr: int, arch: int, arg0: int, arg1: int = 0) -> int:
     """A tiny classic-BPF interpreter for the instructions the program uses."""
-    data = struct.pack("<iIQ6Q", nr, arch, 0, arg0, 0, 0, 0, 0, 0)
+    data = struct.pack("<iIQ6Q", nr, arch, 0, arg0, arg1, 0, 0, 0, 0)
     insns = [struct.unpack("<HBBI", prog[i:i + 8]) for i in range(0, len(prog), 8)]
     pc, acc = 0, 0
     while True:
@@ -174,7 +174,7 @@ def _run_bpf(prog: bytes, nr: int, arch: int, arg0: int) -> int:
 def test_seccomp_program_semantics(machine: str) -> None:
     prog = seccomp_program(machine)
     assert prog is not None and len(prog) % 8 == 0
-    arch, nr_socket, refused = ARCHES[machine]
+    arch, nr_socket, nr_ioctl, refused = ARCHES[machine]
     assert _run_bpf(prog, nr_socket, arch, 1) == RET_EPERM  # socket(AF_UNIX)
     assert _run_bpf(prog, nr_socket, arch, 2) == RET_ALLOW  # socket(AF_INET)
     assert _run_bpf(prog, nr_socket, arch, 10) == RET_ALLOW  # AF_INET6
@@ -188,6 +188,10 @@ def test_seccomp_program_semantics(machine: str) -> None:
     for nr in (0, 1, 2, 59, 56, 57, 200, 300, 424, 428, 435):  # read, write, open, execve, clone, ...
         if nr not in refused and nr != nr_socket:
             assert _run_bpf(prog, nr, arch, 0) == RET_ALLOW, nr
+    for request in (0x5412, 0x541C, 0xFFFF_FFFF_0000_5412):  # TIOCSTI, TIOCLINUX; the kernel reads 32 bits
+        assert _run_bpf(prog, nr_ioctl, arch, 0, request) == RET_EPERM, hex(request)
+    for request in (0x5401, 0x5413, 0x540E, 0x5411, 0x541B, 0):  # TCGETS, TIOCGWINSZ, TIOCSCTTY, ...
+        assert _run_bpf(prog, nr_ioctl, arch, 0, request) == RET_ALLOW, hex(request)
     assert _run_bpf(prog, 0x40000000 + 41, arch, 1) == RET_EPERM  # x32 ABI
     assert _run_bpf(prog, 41, 0x40000003, 1) == RET_EPERM  # a foreign ABI (i386)
 

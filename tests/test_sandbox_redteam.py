@@ -359,14 +359,23 @@ TIOCSTI = ("import fcntl, termios, sys\n"
            "    print('PUSHED')\n"
            "except OSError as e:\n"
            "    print('REFUSED', e.errno)\n")
+# The terminal vsh was started on is nobody's controlling terminal: the command can make it its own
+# (a new session, TIOCSCTTY), after which the kernel's own TIOCSTI check passes.
+TIOCSTI_OWN = ("import fcntl, os, termios\n"
+               "os.setsid()\n"
+               "try:\n"
+               "    fcntl.ioctl(0, termios.TIOCSCTTY, 0)\n"
+               "except OSError as e:\n"
+               "    print('NO-CTTY', e.errno)\n") + TIOCSTI
 
 
-def test_b08_tiocsti_cannot_type_into_the_terminal(box: Box) -> None:
+@pytest.mark.parametrize("probe", [TIOCSTI, TIOCSTI_OWN], ids=["as-is", "made-controlling"])
+def test_b08_tiocsti_cannot_type_into_the_terminal(box: Box, probe: str) -> None:
     import pty
     import select
 
     master, slave = pty.openpty()
-    (box.workspace / "sti.py").write_text(TIOCSTI)
+    (box.workspace / "sti.py").write_text(probe)
     line = "python3 sti.py; test -t 0 && echo STDIN-IS-TTY"
     proc = subprocess.Popen(box.command(line), stdin=slave, stdout=slave, stderr=slave, env=box.environ,
                             start_new_session=True)
