@@ -41,6 +41,18 @@ SECRETS = {
     ".pgpass": "db:5432:*:me:SECRET-PG",
     ".password-store/github.gpg": "SECRET-PASS",
     ".bash_history": "export TOKEN=SECRET-HISTORY",
+    ".config/containers/auth.json": '{"auths": {"x": {"auth": "SECRET-PODMAN"}}}',
+    ".m2/settings.xml": "<password>SECRET-MAVEN</password>",
+    ".gradle/gradle.properties": "signing.password=SECRET-GRADLE",
+    ".cache/huggingface/token": "SECRET-HF",
+    ".claude/.credentials.json": '{"accessToken": "SECRET-CLAUDE"}',
+    ".codex/auth.json": '{"token": "SECRET-CODEX"}',
+    ".config/sops/age/keys.txt": "AGE-SECRET-KEY-SECRET-SOPS",
+    ".pulumi/credentials.json": '{"accessToken": "SECRET-PULUMI"}',
+    ".Xauthority": "SECRET-XAUTH",
+    ".mozilla/firefox/p/logins.json": "SECRET-FIREFOX",
+    ".local/share/fish/fish_history": "- cmd: export TOKEN=SECRET-FISH",
+    ".zhistory": "export TOKEN=SECRET-ZHIST",
 }
 STARTUP = {".bashrc": "# user bashrc\n"}
 
@@ -688,6 +700,47 @@ def test_io_uring_is_refused_inside(tmp_path: Path, vsh_home: Path) -> None:
     r = b.run(argv=["python3", "probe.py"])
     assert r.returncode == 0, r
     assert "IO_URING -1 1" in r.stdout, r.stdout  # EPERM from the seccomp filter
+
+
+@pytest.mark.parametrize(("variable", "rel", "value"), [
+    ("NETRC", "elsewhere/netrc", "elsewhere/netrc"),
+    ("KUBECONFIG", "k8s/b.yaml", "k8s/a.yaml:k8s/b.yaml"),
+    ("GNUPGHOME", "keys/gpg/private.key", "keys/gpg"),
+    ("DOCKER_CONFIG", "dock/config.json", "dock"),
+    ("AWS_SHARED_CREDENTIALS_FILE", "cloud/aws-creds", "cloud/aws-creds"),
+    ("PASSWORD_STORE_DIR", "pass/github.gpg", "pass"),
+    ("CLOUDSDK_CONFIG", "gcloud/credentials.db", "gcloud"),
+    ("GH_CONFIG_DIR", "ghcfg/hosts.yml", "ghcfg"),
+    ("CARGO_HOME", "cargo/credentials.toml", "cargo"),
+    ("XDG_CONFIG_HOME", "xdg/gh/hosts.yml", "xdg"),
+])
+def test_b04_stores_the_callers_environment_moved_are_unreadable(tmp_path: Path, shared: Box, variable: str,
+                                                                  rel: str, value: str) -> None:
+    home = tmp_path / "home3"
+    (home / rel).parent.mkdir(parents=True)
+    (home / rel).write_text(f"SECRET-MOVED-{variable}")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    setting = ":".join(str(home / v) for v in value.split(":"))
+    b = Box(home, ws, shared.vsh_home, {**shared.environ, "HOME": str(home), variable: setting})
+    r = b.run(f"cat {home / rel}; grep -r SECRET {home}; echo end")
+    assert "end" in r.stdout, r
+    assert "SECRET-MOVED" not in r.stdout + r.stderr
+
+
+def test_b04_a_symlink_inside_a_store_hides_its_target(tmp_path: Path, shared: Box) -> None:
+    """~/.ssh is hidden; ~/.ssh/id_rsa -> ~/keys/id_rsa must not leave the key readable at ~/keys."""
+    home = tmp_path / "home4"
+    (home / "keys").mkdir(parents=True)
+    (home / "keys/id_rsa").write_text("SECRET-LINKED-KEY")
+    (home / ".ssh").mkdir()
+    (home / ".ssh/id_rsa").symlink_to(home / "keys/id_rsa")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    b = Box(home, ws, shared.vsh_home, {**shared.environ, "HOME": str(home)})
+    r = b.run("cat ~/keys/id_rsa ~/.ssh/id_rsa; grep -r SECRET ~; echo end")
+    assert "end" in r.stdout, r
+    assert "SECRET-LINKED" not in r.stdout + r.stderr
 
 
 def test_b04_symlinked_credential_store_hides_its_target(tmp_path: Path, shared: Box) -> None:

@@ -27,7 +27,14 @@ from vshell.protected import (
     protected_refusal,
     scan_workspace,
 )
-from vshell.sandbox_spec import CREDENTIAL_STORES, PROTECTED_NAMES, NetworkPolicy, SandboxSpec, under
+from vshell.sandbox_spec import (
+    CREDENTIAL_STORE_VARIABLES,
+    CREDENTIAL_STORES,
+    PROTECTED_NAMES,
+    NetworkPolicy,
+    SandboxSpec,
+    under,
+)
 from vshell.state import StatePaths, atomic_write
 
 # ---------------------------------------------------------------------------------------------------
@@ -267,18 +274,54 @@ def git_global_configs(homes: Iterable[Path], environ: Mapping[str, str]) -> lis
     return [*out, Path("/etc/gitconfig")]
 
 
+def moved_stores(environ: Mapping[str, str], homes: Sequence[Path]) -> list[Path]:
+    """Where the caller's environment moves credential stores (CREDENTIAL_STORE_VARIABLES, and the
+    XDG base directories for the stores that live under them). Only absolute paths, never `/` or a
+    home itself or above it: hiding those would hide everything."""
+    out: list[Path] = []
+    for name in CREDENTIAL_STORE_VARIABLES:
+        out += [Path(v) for v in environ.get(name, "").split(":" if name == "KUBECONFIG" else "\0") if v]
+    for var, prefix in (("XDG_CONFIG_HOME", ".config/"), ("XDG_DATA_HOME", ".local/share/")):
+        if base := environ.get(var):
+            out += [Path(base) / s[len(prefix):] for s in CREDENTIAL_STORES if s.startswith(prefix)]
+    return [p for p in out if p.is_absolute() and not any(p == h or p in h.parents for h in homes)
+            and p != Path("/")]
+
+
+MAX_STORE_LINKS = 256  # entries looked at per store for symlinks out of it: stores are small
+
+
+def _linked_out(store: Path) -> list[Path]:
+    """Targets of the symlinks inside a hidden store directory that lead out of it (~/.ssh/id_rsa ->
+    ~/keys/id_rsa): hiding the store hides the link, not what it points to."""
+    out: list[Path] = []
+    seen = 0
+    for top, dirs, files in os.walk(store):
+        for name in [*dirs, *files]:
+            seen += 1
+            p = Path(top, name)
+            if p.is_symlink() and (real := _real(p)).exists() and not under(real, store):
+                out.append(real)
+        if seen > MAX_STORE_LINKS:
+            break
+    return out
+
+
 def hidden_paths(homes: Iterable[Path], state_root: Path, extra: Iterable[Path],
                  other_state: Iterable[Path] = ()) -> tuple[Path, ...]:
-    """Credential stores under each of `homes`, other state roots of vsh and configured extras,
-    resolved (a symlinked ~/.aws hides its target); this run's state root is carried separately in
-    the spec. Absent ones are left out: outside the workspace nothing can create them (the system
-    is read-only)."""
+    """Credential stores under each of `homes`, other state roots of vsh and configured extras
+    (with the stores the caller's environment moved, see moved_stores), resolved (a symlinked
+    ~/.aws hides its target; so does a symlink inside a store: see _linked_out); this run's state
+    root is carried separately in the spec. Absent ones are left out: outside the workspace nothing
+    can create them (the system is read-only)."""
     out: list[Path] = []
     for p in [*(h / s for h in homes for s in CREDENTIAL_STORES), *other_state, *extra]:
         real = _real(Path(os.path.abspath(p)))
         # A dangling symlink hides nothing; its target cannot appear (read-only).
         if real.exists() and real != state_root:
             out.append(real)
+            if real.is_dir():
+                out += [t for t in _linked_out(real) if t != state_root]
     return tuple(dict.fromkeys(out))
 
 
@@ -289,7 +332,8 @@ def build_spec(env: Environment, config: Config, *, argv: Sequence[str], workspa
     state_root = _real(env.paths.ensure())
     homes = account_homes(home)
     other_state = default_state_roots(homes, env.environ)
-    hidden = tuple(dict.fromkeys([*hidden_paths(homes, state_root, config.hidden_paths, other_state),
+    extra = (*config.hidden_paths, *moved_stores(env.environ, homes))
+    hidden = tuple(dict.fromkeys([*hidden_paths(homes, state_root, extra, other_state),
                                   *system_secrets()]))
     names = (*PROTECTED_NAMES, *config.readonly_paths)
     if sys.platform.startswith("linux"):

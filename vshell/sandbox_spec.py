@@ -113,6 +113,49 @@ CREDENTIAL_STORES: tuple[str, ...] = (
     ".mysql_history",
     ".node_repl_history",
     ".lesshst",
+    # a QA pass over the public case kinds: container, build-tool and AI-tool tokens, X and browser
+    # sessions, more histories
+    ".config/containers/auth.json",
+    ".m2/settings.xml",
+    ".m2/settings-security.xml",
+    ".gradle/gradle.properties",
+    ".cache/huggingface/token",
+    ".huggingface/token",
+    ".claude/.credentials.json",
+    ".codex/auth.json",
+    ".config/sops",
+    ".pulumi/credentials.json",
+    ".databrickscfg",
+    ".yarnrc",
+    ".yarnrc.yml",
+    ".config/configstore",
+    ".config/netlify",
+    ".config/heroku",
+    ".wrangler",
+    ".Xauthority",
+    ".mozilla",
+    ".config/google-chrome",
+    ".config/chromium",
+    ".config/BraveSoftware",
+    ".config/microsoft-edge",
+    ".local/share/fish/fish_history",
+    ".zhistory",
+    ".histfile",
+    ".sqlite_history",
+    ".rediscli_history",
+    ".irb_history",
+    ".pry_history",
+    ".Rhistory",
+)
+
+# Variables that move a credential store elsewhere (a path, or for KUBECONFIG a list): the store
+# is hidden where the caller's tools would look for it. XDG_CONFIG_HOME and XDG_DATA_HOME move
+# every `.config/...` and `.local/share/...` entry of CREDENTIAL_STORES.
+CREDENTIAL_STORE_VARIABLES: tuple[str, ...] = (
+    "NETRC", "KUBECONFIG", "GNUPGHOME", "DOCKER_CONFIG", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",
+    "PASSWORD_STORE_DIR", "CLOUDSDK_CONFIG", "GH_CONFIG_DIR", "CARGO_HOME", "AZURE_CONFIG_DIR",
+    "GIT_CONFIG_GLOBAL", "NPM_CONFIG_USERCONFIG", "PYPIRC", "VAULT_CONFIG_PATH", "HF_HOME", "HF_TOKEN_PATH",
+    "PGPASSFILE", "MYSQL_HOME", "RCLONE_CONFIG", "OCI_CLI_CONFIG_FILE", "SOPS_AGE_KEY_FILE",
 )
 
 
