@@ -47,6 +47,7 @@ _PROMPT_EXPANSION = re.compile(r"@[PEA]\}$|@P")
 _CODE_IN_TEXT = re.compile(r"\$\(|`|\$\{|<\(|>\(")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _EXPANDS_IN_WORD = re.compile(r"[$`*?\[{~]")  # a bare word holding one of these may expand
+_UNDERSCORE_ASSIGN = re.compile(r"_(?:\[[^\]]*\])?\+?=")
 _ASSIGN_WORD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(\[[^\]]*\])?\+?=")
 _IDENT_ANY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _UNKNOWN_VALUE = re.compile(r"[$`*?\[]")
@@ -202,6 +203,7 @@ def walk(root: Node, src: bytes, parse: Parse) -> WalkResult:
     """Walk the tree of one line (`src`: the line's bytes). `parse` parses nested literal command
     strings (bash -c, eval) into (root, bytes)."""
     w = _Walker(parse, src)
+    w.check_lexing(root, src, "the line")
     try:
         w.seq(root, _TOP)
     except TooDeep:
@@ -212,6 +214,8 @@ def walk(root: Node, src: bytes, parse: Parse) -> WalkResult:
         w.fail("too-deep", "nesting too deep to analyse")
     if w.aliases or w.history or w.histexpand:
         w.finish()
+    if w.calls:
+        w.recursion_verdict()
     if w.reasons or w.variables is not None or w.arith_exp:
         if w.variables is not None or w.arith_exp:
             w.arith_verdict()
@@ -284,6 +288,16 @@ class _Walker:
         self.code_text = False  # some literal text holds an array subscript with code in it
         self.arith_exp = False  # an arithmetic context evaluates an expanded value ($x, ${x}, $(...))
         self.variables: _Vars | None = None  # the variables the line assigns and evaluates (None: none yet)
+        # Process spawning, for fork bombs: how deep the walk is in a backgrounded statement or a
+        # stage of a pipeline (each a new process), how many backgrounded statements were walked,
+        # the function bodies being walked (with the spawn depth at their start), the calls of
+        # line-defined functions as (caller or None at the top, callee, the call spawns a process),
+        # and the functions whose bodies start background jobs.
+        self.spawn_depth = 0
+        self.backgrounds = 0
+        self.defining: list[tuple[str, int]] = []
+        self.calls: list[tuple[str | None, str, bool]] = []
+        self.fn_spawns: set[str] = set()
 
     def finish(self) -> None:
         """Line-level verdicts on shell features that re-read the line's text as code."""
@@ -309,6 +323,12 @@ class _Walker:
     def fail(self, code: str, text: str) -> None:
         self.parse_ok = False
         self.reasons.append(_reason(code, text, HIGH))
+
+    def check_lexing(self, root: Node, src: bytes, what: str) -> None:
+        """Fail closed where tree-sitter and bash split `src` into different tokens."""
+        why = lexical_mismatch(root, src)
+        if why is not None:
+            self.fail("parser-differential", f"{what}: {why}")
 
     def line_reason(self, code: str, text: str, risk: Risk | None) -> None:
         r = _reason(code, text, risk)
@@ -396,7 +416,12 @@ class _Walker:
                     self.cwd = None  # whether the cd succeeded is unknown after ; or newline
                 if background:
                     saved = (self.cwd, self.cd_pending)
-                    self.stmt(child, ctx)
+                    self.backgrounds += 1
+                    self.spawn_depth += 1
+                    try:
+                        self.stmt(child, ctx)
+                    finally:
+                        self.spawn_depth -= 1
                     self.cwd, self.cd_pending = saved
                 else:
                     self.stmt(child, ctx)
@@ -435,6 +460,13 @@ class _Walker:
             self.stmt(right, ctx)
 
     def st_pipeline(self, node: Node, ctx: _Ctx) -> None:
+        self.spawn_depth += 1  # every stage is a process of its own
+        try:
+            self.pipeline_stages(node, ctx)
+        finally:
+            self.spawn_depth -= 1
+
+    def pipeline_stages(self, node: Node, ctx: _Ctx) -> None:
         prev: Node | None = None
         for child in node.children:
             if not child.is_named:
@@ -583,15 +615,24 @@ class _Walker:
 
     def st_c_for(self, node: Node, ctx: _Ctx) -> None:
         before = self.cwd
+        semicolons = 0  # inside `(( ; ; ))`: the condition is between the first and the second
+        endless = True  # no condition: `for ((;;))` never ends
+        body: Node | None = None
         for child in node.children:
             if not child.is_named:
                 if child.type not in _SEQ_TOKENS and child.type not in (",",):
                     self.bad_node(child)
+                if child.type in (";", "))") and semicolons < 2:
+                    semicolons += 1 if child.type == ";" else 2
                 continue
             if child.type == "do_group" or child.type == "compound_statement":
-                self.seq(child, ctx)
+                body = child
             else:
+                if semicolons == 1 and not _TRUE_ARITH.fullmatch(_text(self.src, child)):
+                    endless = False
                 self.arith(child, ctx)
+        if body is not None:
+            self.loop_body(body, ctx, endless)
         if self.cwd != before:
             self.cwd = None
 
@@ -634,7 +675,79 @@ class _Walker:
                 self.bad_node(child)
 
     def st_while(self, node: Node, ctx: _Ctx) -> None:
-        self.conditional(node, ctx)
+        kids = node.children
+        body = node.child_by_field_name("body")
+        conditions = [c for c in node.children_by_field_name("condition") if c.is_named]
+        endless = False
+        if kids and body is not None and len(conditions) == 1:
+            text = _text(self.src, conditions[0]).strip()
+            endless = bool((_ALWAYS_TRUE if kids[0].type == "while" else _ALWAYS_FALSE).fullmatch(text))
+        if not endless or body is None:
+            self.conditional(node, ctx)
+            return
+        before = self.cwd
+        for child in kids:
+            if child is not body:
+                if child.is_named:
+                    self.stmt(child, ctx)
+                elif child.type not in _SEQ_TOKENS:
+                    self.bad_node(child)
+        self.loop_body(body, ctx, True)
+        if self.cwd != before:
+            self.cwd = None
+
+    def loop_body(self, body: Node, ctx: _Ctx, endless: bool) -> None:
+        """The body of a loop; `endless`: its condition never ends it (`while :`, `for ((;;))`).
+        An endless loop that starts background jobs spawns processes without bound (resource
+        exhaustion of the host session, like a fork bomb): HIGH. One that nothing in its body can
+        leave (no break, exit or return) never finishes: MEDIUM."""
+        spawned = self.backgrounds
+        self.seq(body, ctx)
+        if not endless:
+            return
+        if self.backgrounds > spawned:
+            self.line_reason("spawn-loop", "an endless loop starts background jobs: processes pile up without "
+                                           "bound (a fork bomb)", HIGH)
+        elif not _LOOP_EXIT.search(_text(self.src, body)):
+            self.line_reason("endless-loop", "a loop whose condition never ends it and that has no break, exit or "
+                                             "return: it runs until killed", MEDIUM)
+
+    def recursion_verdict(self) -> None:
+        """Functions of the line that the line calls and that call themselves (directly or through
+        others): unbounded recursion is MEDIUM; when a call on the cycle starts a new process
+        (a pipeline stage, a background job: `:(){ :|:& };:`) it is a fork bomb, HIGH."""
+        edges: dict[str, set[str]] = {}
+        for caller, callee, _spawn in self.calls:
+            if caller is not None:
+                edges.setdefault(caller, set()).add(callee)
+        reached = {callee for caller, callee, _spawn in self.calls if caller is None}
+        todo = list(reached)
+        while todo:
+            for nxt in edges.get(todo.pop(), ()):
+                if nxt not in reached:
+                    reached.add(nxt)
+                    todo.append(nxt)
+
+        def reach(start: str) -> set[str]:
+            seen: set[str] = set()
+            stack = [start]
+            while stack:
+                for nxt in edges.get(stack.pop(), ()):
+                    if nxt not in seen:
+                        seen.add(nxt)
+                        stack.append(nxt)
+            return seen
+
+        cyclic = {f: r for f in reached if f in (r := reach(f))}
+        if not cyclic:
+            return
+        for caller, callee, spawn in self.calls:
+            if spawn and caller in cyclic and callee in cyclic and caller in cyclic[callee]:
+                self.line_reason("fork-bomb", f"shell function {callee!r} calls itself in a new process (a pipeline "
+                                              "or background job): processes multiply until the host runs out "
+                                              "(a fork bomb)", HIGH)
+                return
+        self.line_reason("recursion", f"shell function {sorted(cyclic)[0]!r} calls itself without bound", MEDIUM)
 
     def st_function(self, node: Node, ctx: _Ctx) -> None:
         name = ""
@@ -669,7 +782,14 @@ class _Walker:
         if body is not None:
             saved = (self.cwd, self.cd_pending)
             start = len(self.actions)
-            self.stmt(body, ctx.nested("function", f"runs in the body of function {name!r}"))
+            spawned = self.backgrounds
+            self.defining.append((name, self.spawn_depth))
+            try:
+                self.stmt(body, ctx.nested("function", f"runs in the body of function {name!r}"))
+            finally:
+                self.defining.pop()
+            if name and self.backgrounds > spawned:
+                self.fn_spawns.add(name)
             for d in self.actions[start:]:
                 d.redirects.extend(cmd.redirects)
                 d.reasons.extend(cmd.reasons)
@@ -771,6 +891,7 @@ class _Walker:
     def st_command(self, node: Node, ctx: _Ctx) -> None:
         cmd = _Cmd((node.start_byte, node.end_byte))
         argv: list[Word] = []
+        starts: list[int] = []  # where each word of argv starts in the source
         last_end = -1
         for child in node.children:
             t = child.type
@@ -804,8 +925,16 @@ class _Walker:
                 # tree-sitter split what bash reads as one word ($"..." and friends).
                 prev = argv.pop()
                 wd = Word(prev.value + wd.value, False, "tokens bash reads as one word", prev.subst or wd.subst)
+                starts.pop()
             argv.append(wd)
+            starts.append(child.start_byte)
             last_end = child.end_byte
+        # tree-sitter reads `_=1` (the name `_` alone) as a word; bash assigns it like any prefix.
+        while argv and starts and _UNDERSCORE_ASSIGN.match(self.src.decode("utf-8", "surrogateescape")
+                                                            [starts[0]:starts[0] + 64]):
+            argv.pop(0)
+            starts.pop(0)
+            cmd.env.append("_")
         if not argv:
             if cmd.env:
                 for reason in cmd.reasons:
@@ -986,6 +1115,9 @@ class _Walker:
             if writes:
                 cmd.reasons.append(_reason("redirect-write", f"{op} writes to a target that is not literal", MEDIUM))
         elif writes:
+            if tables.system_path(text):
+                cmd.reasons.append(_reason("redirect-system", f"{op} {text} overwrites a system file or device",
+                                           HIGH))
             cmd.reasons.append(_reason("redirect-write", f"{op} {text} writes a file", MEDIUM))
             cmd.ineligible.append(f"writes {text}")
         if text is not None and tables.NETWORK_TARGET.match(text):
@@ -1215,6 +1347,7 @@ class _Walker:
         if bad is not None:
             self.fail("control-char", f"{what} holds the invisible or control character {bad!r}")
         root, src = self.parse(joined)
+        self.check_lexing(root, src, what)
         self.nest += 1
         saved = (self.cwd, self.cd_pending, set(self.functions))
         saved_src, self.src = self.src, src
@@ -1243,6 +1376,7 @@ class _Walker:
             self.fail("too-deep", "substitutions nested too deeply")
             return False
         root, src = self.parse(": " + text)
+        self.check_lexing(root, src, what)
         args: list[Node] = []
         ok = not root.has_error and root.named_child_count == 1
         cmd = root.named_children[0] if ok else None
@@ -1486,7 +1620,16 @@ class _Walker:
                                                "the parser and bash may disagree", HIGH)], ctx, cmd)
             self.parse_ok = False
             return
+        if ctx.origin != "wrapper":
+            # Inside a function body any name may be a function the line defines later.
+            if self.defining:
+                caller, base = self.defining[-1]
+                self.calls.append((caller, name, self.spawn_depth > base))
+            elif name in self.functions:
+                self.calls.append((None, name, False))
         if name in self.functions and ctx.origin != "wrapper":
+            if name in self.fn_spawns:
+                self.backgrounds += 1  # its body starts background jobs
             d = self.emit(argv, name, [name], argv[1:], LOW,
                           [_reason("function-call", f"calls shell function {name!r} defined in this line")],
                           ctx.nested("function", f"calls shell function {name!r}"), cmd)
@@ -1540,6 +1683,15 @@ class _Walker:
             v = word.value
             if v == "--":
                 i += 1
+                # GNU env still applies NAME=VALUE operands after `--`: the program is the first
+                # operand without `=`.
+                while name == "env" and i < n and argv[i].literal and _ASSIGN_WORD.match(argv[i].value):
+                    var = argv[i].value.split("=", 1)[0].split("[", 1)[0].rstrip("+")
+                    env_names.append(var)
+                    if tables.behaviour_var(var):
+                        reasons.append(_reason("env-prefix", f"{var}= changes what the program runs or reads",
+                                               MEDIUM))
+                    i += 1
                 break
             if name == "env" and not v.startswith("-") and _ASSIGN_WORD.match(v):
                 var = v.split("=", 1)[0].split("[", 1)[0].rstrip("+")
@@ -1672,6 +1824,7 @@ class _Walker:
         if bad is not None:
             self.fail("control-char", f"a nested command line holds the invisible or control character {bad!r}")
         root, src = self.parse(joined)
+        self.check_lexing(root, src, "the nested command line")
         self.nest += 1
         saved = (self.cwd, self.cd_pending, set(self.functions))
         saved_src, self.src = self.src, src
@@ -2462,8 +2615,117 @@ def _check_net_args(_w: _Walker, args: Sequence[Word], k: list[str]) -> list[tup
 def _check_tee(w: _Walker, args: Sequence[Word], _k: list[str]) -> list[tuple[Risk | None, str]]:
     files = [a for a in _positionals(args)
              if not (a.literal and tables.harmless_target(a.value) and w.harmless_write(a.value))]
+    system = [a.value for a in files if a.literal and tables.system_path(a.value)]
+    if system:
+        return [(HIGH, "tee overwrites the system file or device " + system[0])]
     return [(MEDIUM, "tee writes " + ", ".join(a.value for a in files))] if files else [
         (None, "tee writes only to standard output or /dev/null")]
+
+
+def _check_file_targets(_w: _Walker, args: Sequence[Word], k: list[str]) -> list[tuple[Risk | None, str]]:
+    """chmod, chown, mv, cp ... on system files (HIGH); a recursive chmod/chown/chgrp of a system
+    or home tree, and a chmod that sets the setuid/setgid bit (HIGH)."""
+    prog = k[0] if k else ""
+    pos = _positionals(args)
+    names = [a.value for a in pos if a.literal]
+    targets = names
+    if prog in ("cp", "ln", "install") and not any(a.literal and (a.value.startswith("--target") or (
+            a.value.startswith("-") and not a.value.startswith("--") and "t" in a.value)) for a in args):
+        targets = names[-1:] if len(pos) >= 2 else []  # the sources are only read
+    out: list[tuple[Risk | None, str]] = []
+    hit = next((t for t in targets if tables.system_path(t)), None)
+    if hit is not None:
+        out.append((HIGH, f"{prog} changes the system file {hit}"))
+    if prog in ("chmod", "chown", "chgrp") and _recursive(args):
+        tree = next((a.value for a in pos if tables.broad_tree(a.value)), None)
+        if tree is not None:
+            out.append((HIGH, f"{prog} -R changes every file under {tree}"))
+    if prog == "chmod" and names and _sets_setid(names[0]):
+        out.append((HIGH, f"chmod {names[0]} sets the setuid/setgid bit"))
+    return out
+
+
+def _recursive(args: Sequence[Word]) -> bool:
+    for a in args:
+        if not a.literal:
+            continue
+        v = a.value
+        if v == "--":
+            return False
+        if v.startswith("--"):
+            if len(v) > 4 and "--recursive".startswith(v.split("=", 1)[0]):
+                return True
+        elif v.startswith("-") and "R" in v:
+            return True
+    return False
+
+
+_MODE_CLAUSE = re.compile(r"([-+=])([rwxXstugo]*)")
+
+
+def _sets_setid(mode: str) -> bool:
+    """Whether a chmod mode (`4755`, `u+s`, `+s`, `g=rxs`) sets the setuid or setgid bit."""
+    if mode.isdigit():
+        return len(mode) >= 4 and set(mode) <= set("01234567") and int(mode[-4]) & 6 != 0
+    return any(op in "+=" and "s" in perms for op, perms in _MODE_CLAUSE.findall(mode))
+
+
+def _check_crontab(_w: _Walker, args: Sequence[Word], _k: list[str]) -> list[tuple[Risk | None, str]]:
+    """`crontab FILE` and `crontab -` replace the whole crontab with new jobs."""
+    skip = False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        v = a.value
+        if a.literal and v == "-u":
+            skip = True
+        elif not a.literal or v == "-" or not v.startswith("-"):
+            return [(HIGH, "crontab replaces the crontab with the jobs in " + (v if a.literal else "a file"))]
+    return []
+
+
+_SERVICE_STOP = frozenset({"stop", "force-stop", "disable", "mask", "kill"})
+
+
+def _check_service(_w: _Walker, args: Sequence[Word], _k: list[str]) -> list[tuple[Risk | None, str]]:
+    if any(not a.literal or a.value in _SERVICE_STOP for a in args):
+        return [(HIGH, "service stops or disables a system service")]
+    return []
+
+
+_DOCKER_HOST_NS = re.compile(r"--(?:net|network|pid|ipc|uts|userns|cgroupns)(?:=host|$)")
+_DOCKER_MOUNTS = frozenset({"-v", "--volume", "--mount"})
+
+
+def _check_docker(_w: _Walker, args: Sequence[Word], k: list[str]) -> list[tuple[Risk | None, str]]:
+    """docker run/create: a bind mount of a system path (`-v /:/host`, the docker socket) or the
+    host's namespaces (`--net=host`, `--pid=host`) hand the container the host."""
+    if not any(w in ("run", "create") for w in k[1:]):
+        return []
+    out: list[tuple[Risk | None, str]] = []
+    for i, a in enumerate(args):
+        v = a.value
+        if not a.literal:
+            continue
+        nxt = args[i + 1].value if i + 1 < len(args) and args[i + 1].literal else ""
+        m = _DOCKER_HOST_NS.match(v)
+        if m is not None and (v.endswith("=host") or nxt == "host"):
+            out.append((HIGH, f"docker {v} shares a host namespace with the container"))
+        source = ""
+        if v in _DOCKER_MOUNTS:
+            source = nxt
+        elif v.startswith(("--volume=", "--mount=")):
+            source = v.split("=", 1)[1]
+        elif v.startswith("-v") and not v.startswith("--"):
+            source = v[2:]
+        if source.startswith(("type=", "src=", "source=")) or ",source=" in source or ",src=" in source:
+            source = next((p.split("=", 1)[1] for p in source.split(",") if p.startswith(("source=", "src="))), "")
+        else:
+            source = source.split(":", 1)[0]
+        if source and (tables.system_path(source) or source.endswith("docker.sock")):
+            out.append((HIGH, f"docker mounts the host path {source} into the container"))
+    return out
 
 
 def _subscript_code_text(program: str, name: str) -> str:
@@ -2691,6 +2953,10 @@ _SCRIPT_CHECKS = frozenset({"sed", "awk"})
 _CODE_CHECKS = frozenset({"varname_args", "unset", "printf_v", "arith_args", "declare", "ssh", "pager_plus", "word_list"})
 
 CHECKS: dict[str, Check] = {
+    "file_targets": _check_file_targets,
+    "crontab": _check_crontab,
+    "service": _check_service,
+    "docker": _check_docker,
     "pager_plus": _check_pager_plus,
     "hostname_set": _check_hostname,
     "date_set": _check_date,
@@ -2835,6 +3101,76 @@ def missing_name_only(name: Node) -> bool:
         elif c.type not in _REDIRECT_KINDS and c != name:
             return False
     return seen_assignment and cmd.children[-1] == name
+
+
+# Where bash starts a comment: a `#` that begins a word, so at the start of the text or after an
+# unquoted blank, newline or operator character (or the backtick opening a command substitution).
+# Loop conditions that never end the loop (`while :`, `while true`, `until false`, `while ((1))`).
+_ALWAYS_TRUE = re.compile(r"(?:(?:/usr)?/bin/)?true|:|\(\(\s*0*[1-9][0-9]*\s*\)\)|\[\[?\s+1\s+\]\]?")
+_ALWAYS_FALSE = re.compile(r"(?:(?:/usr)?/bin/)?false|\(\(\s*0+\s*\)\)")
+_TRUE_ARITH = re.compile(r"\s*0*[1-9][0-9]*\s*")
+_LOOP_EXIT = re.compile(r"(?<![\w-])(?:break|exit|return)(?![\w-])")
+_COMMENT_MAY_FOLLOW = frozenset(b" \t\n;&|()<>`")
+_ESCAPED_BLANK = re.compile(rb"(\\+)[ \t]")
+_LEAF_TEXT_KINDS = frozenset({"word", "string_content", "raw_string", "ansi_c_string", "comment", "heredoc_body",
+                              "heredoc_content", "regex", "extglob_pattern", "translated_string"})
+
+
+def lexical_mismatch(root: Node, src: bytes) -> str | None:
+    """Why tree-sitter's tokens differ from bash's reading of `src` (None: no difference found).
+    Checked here because the walker trusts the tokens: a `comment` node where bash's `#` is inside
+    a word (`ls "a"\\ #; rm -rf x`: tree-sitter drops the escaped blank and hides `; rm -rf x`),
+    an escaped blank left between nodes (bash joins the words around it), and a `$'...'` or
+    '...' string that does not end where bash ends it (`$'\\'` is unterminated for bash)."""
+    for m in _ESCAPED_BLANK.finditer(src):
+        if len(m.group(1)) % 2 == 0:
+            continue  # `\\ `: an escaped backslash, then a real blank
+        p = m.end(1) - 1
+        node = root.descendant_for_byte_range(p, p + 2)
+        if node is None or node.child_count or node.type not in _LEAF_TEXT_KINDS:
+            return "an escaped blank that the parser reads as a separator (bash keeps it inside the word)"
+    if b"#" not in src and b"'" not in src:
+        return None
+    cursor = root.walk()
+    while True:
+        node = cursor.node
+        if node is not None:
+            kind = node.type
+            if kind == "comment" and not _comment_may_start(src, node.start_byte):
+                return "a `#` that the parser reads as a comment, where bash reads it as part of a word"
+            if (kind == "ansi_c_string" or kind == "raw_string") and not _string_closes_at(
+                    src, node.start_byte, node.end_byte, ansi=kind == "ansi_c_string"):
+                return "a quoted string that does not end where bash ends it"
+        if cursor.goto_first_child():
+            continue
+        while not cursor.goto_next_sibling():
+            if not cursor.goto_parent():
+                return None
+
+
+def _comment_may_start(src: bytes, start: int) -> bool:
+    if start == 0:
+        return True
+    if src[start - 1] not in _COMMENT_MAY_FOLLOW:
+        return False
+    k = start - 1
+    while k > 0 and src[k - 1] == 0x5C:  # backslashes escaping that character
+        k -= 1
+    return (start - 1 - k) % 2 == 0
+
+
+def _string_closes_at(src: bytes, start: int, end: int, *, ansi: bool) -> bool:
+    """Whether the '...' (or $'...', where backslash escapes) string at `start` closes at `end`."""
+    i = start + (2 if ansi else 1)
+    while i < end:
+        ch = src[i]
+        if ansi and ch == 0x5C:
+            i += 2
+            continue
+        if ch == 0x27:
+            return i + 1 == end
+        i += 1
+    return False
 
 
 def program_name(value: str) -> str:

@@ -8,6 +8,7 @@ so every row is its own unit test.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -329,6 +330,30 @@ _LOW_EXAMPLES: dict[str, Examples] = {
 }
 
 
+# Programs that change the files named in their operands (the copy targets for cp, ln, install):
+# a system file among them is HIGH (see `system_path`).
+_FILE_CHANGERS = "chmod chown chgrp mv cp ln install touch mkdir rmdir"
+
+_SYSTEMCTL_READ = _s(LOW, "systemctl reads unit state")
+_SYSTEMCTL_STOP = _s(HIGH, "systemctl stops, disables or masks services, or halts the machine")
+_SYSTEMCTL_SUBS: dict[str, Sub] = {
+    **_many("status is-active is-enabled is-failed is-system-running list-units list-unit-files list-timers "
+            "list-sockets list-dependencies list-jobs list-machines list-automounts list-paths show cat help "
+            "get-default show-environment", _SYSTEMCTL_READ),
+    **_many("stop disable mask kill reboot poweroff halt isolate kexec emergency rescue suspend hibernate "
+            "hybrid-sleep suspend-then-hibernate default switch-root soft-reboot exit clean freeze", _SYSTEMCTL_STOP),
+}
+_SYSTEMCTL_VALUE_OPTS = ("-t --type -p --property -P -s --signal -n --lines -o --output --state --job-mode "
+                         "--kill-whom --kill-value --what --boot-loader-menu --boot-loader-entry --timestamp "
+                         "--reboot-argument --preset-mode --message --drop-in --check-inhibitors --when")
+_SYSTEMCTL_REMOTE_OPTS = "-H --host -M --machine --root --image"
+_SYSTEMCTL_GLOBALS: dict[str, GlobalOpt] = {
+    **{o: GlobalOpt(True) for o in _SYSTEMCTL_VALUE_OPTS.split()},
+    **{o: GlobalOpt(True, MEDIUM, "systemctl acts on another machine or root", net=True)
+       for o in _SYSTEMCTL_REMOTE_OPTS.split()},
+}
+
+
 def _programs() -> dict[str, Program]:
     table: dict[str, Program] = {}
     for name in _LOW_NAMES.split():
@@ -576,9 +601,17 @@ _SPECIAL: dict[str, Program] = {
     "wget": Program(MEDIUM, _NET, flags=(_f("-e --execute --use-askpass", HIGH, "wget runs a command or setting"),)),
     "vi": Program(MEDIUM, "editors write files and run shell escapes"),
     "vim": Program(MEDIUM, "editors write files and run shell escapes"),
-    "crontab": Program(MEDIUM, _STATE, flags=(_f("-r", HIGH, "crontab -r removes the crontab"),)),
+    "crontab": Program(MEDIUM, _STATE, flags=(_f("-r", HIGH, "crontab -r removes the crontab"),), check="crontab",
+                       examples=(("crontab -l", "medium"), ("crontab -", "high"), ("crontab jobs.txt", "high"))),
     "sysctl": Program(MEDIUM, _PRIV, flags=(_f("-w --write -p --load", HIGH, "sysctl changes kernel settings"),)),
-    "systemctl": Program(MEDIUM, _PRIV),
+    "systemctl": Program(MEDIUM, _PRIV, subs=_subs(_SYSTEMCTL_SUBS), unknown_sub=_s(MEDIUM, "systemctl changes units"),
+                         no_sub=_s(LOW, "systemctl lists units"), global_opts=MappingProxyType(_SYSTEMCTL_GLOBALS),
+                         examples=(("systemctl status ssh", "low"), ("systemctl stop sshd", "high"),
+                                   ("systemctl --user restart x", "medium"), ("systemctl -H h stop x", "high"))),
+    "service": Program(MEDIUM, _PRIV, check="service",
+                       examples=(("service ssh stop", "high"), ("service ssh status", "medium"))),
+    "sudoedit": Program(HIGH, "sudoedit edits files as root", examples=(("sudoedit /etc/hosts", "high"),)),
+    **{name: Program(MEDIUM, _STATE, check="file_targets") for name in _FILE_CHANGERS.split()},
     "kill": Program(HIGH, "kill stops processes", flags=(_f("-l -L --list", LOW, "kill -l only lists signals"),)),
 }
 
@@ -932,6 +965,7 @@ _SUB_PROGRAMS: dict[str, Program] = {
                              ("pip --python ./evil list", "high"), ("pip --python=./evil list", "high"),
                              ("pip list --log out", "medium"), ("pip show pip --log-file=x", "medium"))),
     "docker": Program(MEDIUM, "docker", subs=_subs(_DOCKER_SUBS), unknown_sub=_s(MEDIUM, "docker subcommand"),
+                      check="docker",
                       no_sub=_s(LOW, "docker prints help"),
                       global_opts=MappingProxyType(_DOCKER_GLOBALS),
                       examples=(("docker ps -a", "low"), ("docker compose up -d", "medium"),
@@ -1202,6 +1236,30 @@ def behaviour_var(name: str) -> bool:
 HARMLESS_TARGETS: frozenset[str] = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"})
 _FD_TARGET = re.compile(r"/dev/fd/[0-9]+|/proc/self/fd/[0-9]+")
 NETWORK_TARGET = re.compile(r"/dev/(tcp|udp)/")
+
+
+# Files whose writing damages the system or changes its configuration: block devices, raw memory,
+# the system trees, kernel switches. Matched on the normalised absolute path (`system_path`).
+_SYSTEM_PATH = re.compile(
+    r"/|/(?:etc|boot|usr|bin|sbin|lib[^/]*|var/lib|sys|proc/sys|proc/sysrq-trigger|root)(?:/.*)?"
+    r"|/dev/(?:[shv]d[a-z].*|xvd.*|nvme.*|mmcblk.*|disk/.*|mapper/.*|mem|kmem|port|loop[0-9].*|dm-.*|md[0-9].*"
+    r"|sr[0-9].*|nbd.*|zram.*|root|rdisk.*)")
+# Trees a recursive chmod/chown must not walk: the system's, the home directories.
+_BROAD_TREES = frozenset({"~", "~/", "/home", "/var", "/opt", "/srv", "/mnt", "/media", "/*", "$HOME", "${HOME}"})
+
+
+def system_path(path: str) -> bool:
+    """Whether writing, moving or changing the mode of `path` (a literal absolute name) touches the
+    system: `/`, /etc, /boot, /usr, /bin, /sbin, /lib*, /var/lib, /root, /sys, /proc/sys, block
+    devices (/dev/sd*, /dev/nvme*, ...) and /dev/mem. Relative names are never system paths."""
+    if not path.startswith("/"):
+        return False
+    return _SYSTEM_PATH.fullmatch("/" + posixpath.normpath(path).lstrip("/")) is not None
+
+
+def broad_tree(path: str) -> bool:
+    """Whether a recursive change of `path` reaches the system or the home directories."""
+    return path in _BROAD_TREES or system_path(path)
 
 
 def harmless_target(target: str) -> bool:
