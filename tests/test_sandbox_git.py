@@ -622,13 +622,17 @@ def test_a_concurrent_runs_plant_is_not_trusted_by_a_run_that_starts_later(box: 
 
 
 TOOL_CONFIG_FILES = [".pre-commit-config.yaml", "lefthook.yml", ".devcontainer/devcontainer.json",
-                     ".devcontainer.json", "mise.toml", ".mise.toml", ".config/mise/config.toml"]
+                     ".devcontainer.json", "mise.toml", ".mise.toml", ".config/mise/config.toml",
+                     ".gemini/settings.json", ".codex/config.toml", ".amazonq/mcp.json", ".kiro/settings/mcp.json",
+                     ".roo/mcp.json", ".windsurf/mcp.json", ".continue/config.json", ".aider.conf.yml",
+                     ".zed/settings.json"]
 
 
 @pytest.mark.parametrize("name", TOOL_CONFIG_FILES)
 def test_tool_configs_whose_commands_the_host_runs_are_protected(box: Box, name: str) -> None:
     """pre-commit/lefthook (run by a protected git hook), dev containers (initializeCommand runs on
-    the host) and mise (trusted by path): new ones are moved away, existing ones are read-only."""
+    the host), mise (trusted by path) and other agents' project settings (MCP servers and hooks they
+    start): new ones are moved away, existing ones are read-only."""
     new, old = Path("new") / name, Path("old") / name
     (box.workspace / old).parent.mkdir(parents=True)
     (box.workspace / old).write_text("# mine\n")

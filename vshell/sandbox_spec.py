@@ -31,6 +31,13 @@ SHELL_STARTUP: tuple[str, ...] = (
     ".inputrc",
 )
 
+# Other coding agents' project settings: each can name MCP servers or hooks the agent starts on
+# the host when it opens the project.
+AGENT_CONFIGS: tuple[str, ...] = (
+    ".gemini/", ".codex/", ".amazonq/", ".kiro/", ".roo/", ".windsurf/", ".continue/", ".aider.conf.yml",
+    ".zed/", ".github/copilot/",
+)
+
 # Files whose commands host tools run without asking again: pre-commit and lefthook run the hooks
 # they list from the (protected) git hook they installed; VS Code runs a dev container's
 # initializeCommand on the host; mise runs the tasks and hooks of a config it trusts by path.
@@ -52,6 +59,7 @@ PROTECTED_NAMES: tuple[str, ...] = (
     ".envrc",
     ".claude/",
     ".cursor/",
+    *AGENT_CONFIGS,
     *TOOL_CONFIGS,
 )
 
