@@ -131,9 +131,10 @@ def run_demo(home: Path) -> int:
     (home / "config.toml").write_text('[approval]\nauto_approve_up_to = "medium"\n')
     click.echo('  (config.toml now auto-approves up to medium risk: auto_approve_up_to = "medium")')
     demo.show(["run", "-c", "echo hello from the sandbox > note.txt && cat note.txt && ls -l"])
-    home_dir = Path.home()
-    pwn = home_dir / "vsh-demo-pwn"
-    demo.show(["run", "-c", f"touch {shlex.quote(str(pwn))}"])
+    # Next to the workspace (medium risk, so it runs): a home or system path would be refused by
+    # the classifier before the sandbox could show its read-only system.
+    pwn = home / "vsh-demo-pwn"
+    demo.show(["run", "-c", "touch ../vsh-demo-pwn"])
     click.echo(f"  on the host, {pwn} exists: {pwn.exists()}")
 
     _heading("4. Egress through the proxy: a credential the sandbox never sees")
