@@ -728,6 +728,37 @@ def test_b04_stores_the_callers_environment_moved_are_unreadable(tmp_path: Path,
     assert "SECRET-MOVED" not in r.stdout + r.stderr
 
 
+def test_b04_a_moved_tool_home_hides_only_its_secrets(tmp_path: Path, shared: Box) -> None:
+    """CARGO_HOME and DOCKER_CONFIG hold toolchains and plugins beside their secrets: only the
+    secrets go, the tools stay usable."""
+    home = tmp_path / "home5"
+    for rel, text in {"cargo/bin/tool": "TOOL-OK", "cargo/credentials.toml": "SECRET-CARGO-MOVED",
+                      "dock/cli-plugins/compose": "PLUGIN-OK", "dock/config.json": "SECRET-DOCKER-MOVED"}.items():
+        (home / rel).parent.mkdir(parents=True, exist_ok=True)
+        (home / rel).write_text(text)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    b = Box(home, ws, shared.vsh_home, {**shared.environ, "HOME": str(home), "CARGO_HOME": str(home / "cargo"),
+                                        "DOCKER_CONFIG": str(home / "dock")})
+    r = b.run(f"cat {home}/cargo/bin/tool {home}/dock/cli-plugins/compose; grep -r SECRET {home}; echo end")
+    assert "TOOL-OK" in r.stdout and "PLUGIN-OK" in r.stdout and "end" in r.stdout, r
+    assert "SECRET" not in r.stdout + r.stderr
+
+
+def test_b04_a_link_from_a_store_to_the_home_does_not_hide_the_home(tmp_path: Path, shared: Box) -> None:
+    home = tmp_path / "home6"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh/id_rsa").write_text("SECRET-KEY")
+    (home / ".ssh/up").symlink_to(home)
+    (home / "notes.txt").write_text("NOTES-OK")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    b = Box(home, ws, shared.vsh_home, {**shared.environ, "HOME": str(home)})
+    r = b.run("cat ~/notes.txt ~/.ssh/id_rsa; echo end")
+    assert "NOTES-OK" in r.stdout and "end" in r.stdout, r
+    assert "SECRET" not in r.stdout + r.stderr
+
+
 def test_b04_a_symlink_inside_a_store_hides_its_target(tmp_path: Path, shared: Box) -> None:
     """~/.ssh is hidden; ~/.ssh/id_rsa -> ~/keys/id_rsa must not leave the key readable at ~/keys."""
     home = tmp_path / "home4"

@@ -274,40 +274,46 @@ def git_global_configs(homes: Iterable[Path], environ: Mapping[str, str]) -> lis
     return [*out, Path("/etc/gitconfig")]
 
 
+def _hideable(p: Path, homes: Sequence[Path]) -> bool:
+    """Whether `p` may be hidden as a credential store found by indirection (a variable, a symlink
+    inside a store): never `/`, a home or anything above one (hiding those would hide everything)."""
+    return p != Path("/") and not any(p == h or p in h.parents for h in homes)
+
+
 def moved_stores(environ: Mapping[str, str], homes: Sequence[Path]) -> list[Path]:
     """Where the caller's environment moves credential stores (CREDENTIAL_STORE_VARIABLES, and the
-    XDG base directories for the stores that live under them). Only absolute paths, never `/` or a
-    home itself or above it: hiding those would hide everything."""
+    XDG base directories for the stores that live under them); absolute paths only (see _hideable)."""
     out: list[Path] = []
-    for name in CREDENTIAL_STORE_VARIABLES:
-        out += [Path(v) for v in environ.get(name, "").split(":" if name == "KUBECONFIG" else "\0") if v]
+    for name, inside in CREDENTIAL_STORE_VARIABLES.items():
+        for v in environ.get(name, "").split(":" if name == "KUBECONFIG" else "\0"):
+            if v:
+                out += [Path(v, s) for s in inside] if inside else [Path(v)]
     for var, prefix in (("XDG_CONFIG_HOME", ".config/"), ("XDG_DATA_HOME", ".local/share/")):
         if base := environ.get(var):
             out += [Path(base) / s[len(prefix):] for s in CREDENTIAL_STORES if s.startswith(prefix)]
-    return [p for p in out if p.is_absolute() and not any(p == h or p in h.parents for h in homes)
-            and p != Path("/")]
+    return [p for p in out if p.is_absolute() and _hideable(p, homes)]
 
 
 MAX_STORE_LINKS = 256  # entries looked at per store for symlinks out of it: stores are small
 
 
-def _linked_out(store: Path) -> list[Path]:
+def _linked_out(store: Path, homes: Sequence[Path]) -> list[Path]:
     """Targets of the symlinks inside a hidden store directory that lead out of it (~/.ssh/id_rsa ->
-    ~/keys/id_rsa): hiding the store hides the link, not what it points to."""
+    ~/keys/id_rsa): hiding the store hides the link, not what it points to (see _hideable)."""
     out: list[Path] = []
     seen = 0
     for top, dirs, files in os.walk(store):
         for name in [*dirs, *files]:
             seen += 1
             p = Path(top, name)
-            if p.is_symlink() and (real := _real(p)).exists() and not under(real, store):
+            if p.is_symlink() and (real := _real(p)).exists() and not under(real, store) and _hideable(real, homes):
                 out.append(real)
         if seen > MAX_STORE_LINKS:
             break
     return out
 
 
-def hidden_paths(homes: Iterable[Path], state_root: Path, extra: Iterable[Path],
+def hidden_paths(homes: Sequence[Path], state_root: Path, extra: Iterable[Path],
                  other_state: Iterable[Path] = ()) -> tuple[Path, ...]:
     """Credential stores under each of `homes`, other state roots of vsh and configured extras
     (with the stores the caller's environment moved, see moved_stores), resolved (a symlinked
@@ -321,7 +327,7 @@ def hidden_paths(homes: Iterable[Path], state_root: Path, extra: Iterable[Path],
         if real.exists() and real != state_root:
             out.append(real)
             if real.is_dir():
-                out += [t for t in _linked_out(real) if t != state_root]
+                out += [t for t in _linked_out(real, homes) if t != state_root]
     return tuple(dict.fromkeys(out))
 
 

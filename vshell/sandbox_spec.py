@@ -156,15 +156,19 @@ CREDENTIAL_STORES: tuple[str, ...] = (
     ".Rhistory",
 )
 
-# Variables that move a credential store elsewhere (a path, or for KUBECONFIG a list): the store
-# is hidden where the caller's tools would look for it. XDG_CONFIG_HOME and XDG_DATA_HOME move
-# every `.config/...` and `.local/share/...` entry of CREDENTIAL_STORES.
-CREDENTIAL_STORE_VARIABLES: tuple[str, ...] = (
-    "NETRC", "KUBECONFIG", "GNUPGHOME", "DOCKER_CONFIG", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",
-    "PASSWORD_STORE_DIR", "CLOUDSDK_CONFIG", "GH_CONFIG_DIR", "CARGO_HOME", "AZURE_CONFIG_DIR",
-    "GIT_CONFIG_GLOBAL", "NPM_CONFIG_USERCONFIG", "PYPIRC", "VAULT_CONFIG_PATH", "HF_HOME", "HF_TOKEN_PATH",
-    "PGPASSFILE", "MYSQL_HOME", "RCLONE_CONFIG", "OCI_CLI_CONFIG_FILE", "SOPS_AGE_KEY_FILE",
-)
+# Variables that move a credential store elsewhere: name -> what to hide under the path it holds
+# (() hides the path itself; for a tool's home, only its secret files: CARGO_HOME/bin holds the
+# toolchain, DOCKER_CONFIG/cli-plugins docker compose, HF_HOME the model cache). KUBECONFIG is a
+# list. XDG_CONFIG_HOME and XDG_DATA_HOME move every `.config/...` and `.local/share/...` entry of
+# CREDENTIAL_STORES.
+CREDENTIAL_STORE_VARIABLES: dict[str, tuple[str, ...]] = {
+    "NETRC": (), "KUBECONFIG": (), "GNUPGHOME": (), "AWS_SHARED_CREDENTIALS_FILE": (), "AWS_CONFIG_FILE": (),
+    "PASSWORD_STORE_DIR": (), "CLOUDSDK_CONFIG": (), "GH_CONFIG_DIR": (), "AZURE_CONFIG_DIR": (),
+    "GIT_CONFIG_GLOBAL": (), "NPM_CONFIG_USERCONFIG": (), "PYPIRC": (), "VAULT_CONFIG_PATH": (),
+    "HF_TOKEN_PATH": (), "PGPASSFILE": (), "RCLONE_CONFIG": (), "OCI_CLI_CONFIG_FILE": (), "SOPS_AGE_KEY_FILE": (),
+    "CARGO_HOME": ("credentials", "credentials.toml"), "DOCKER_CONFIG": ("config.json",), "HF_HOME": ("token",),
+    "MYSQL_HOME": ("my.cnf",),
+}
 
 
 
