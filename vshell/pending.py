@@ -24,7 +24,7 @@ from pathlib import Path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from vshell.protected import Scan
 
@@ -102,26 +102,41 @@ def _orphaned(record: dict[str, object]) -> bool:
     return _started(owner) != record.get("started")
 
 
+def _records(d: Path, names: Iterable[str]) -> Iterator[tuple[Path, dict[str, object]]]:
+    """(path, record) of each journal among `names` in `d`; one that is gone meanwhile (finished,
+    or claimed by another process) or unreadable is passed over."""
+    for name in names:
+        if not name.endswith(".json") or name.startswith("."):
+            continue
+        path = d / name
+        try:
+            record = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict):
+            yield path, record
+
+
 def live_baselines(state_root: Path, workspace: Path) -> list[tuple[Path, frozenset[tuple[int, int]]]]:
     """(workspace, identities at its start) of every run still going whose workspace overlaps
     `workspace`. A protected path under such a workspace that is not among its identities may be
     that run's plant: a run starting now must not take it for an old file (vshell.runner)."""
     from vshell.sandbox_spec import under
 
-    out: list[tuple[Path, frozenset[tuple[int, int]]]] = []
+    d = _dir(state_root)
     try:
-        names = [n for n in os.listdir(_dir(state_root)) if n.endswith(".json") and not n.startswith(".")]
+        names = os.listdir(d)
     except OSError:
-        return out
-    for name in names:
+        return []
+    out: list[tuple[Path, frozenset[tuple[int, int]]]] = []
+    for _path, record in _records(d, names):
         try:
-            record = json.loads((_dir(state_root) / name).read_bytes())
             where = Path(str(record["workspace"]))
             if _orphaned(record) or not (under(where, workspace) or under(workspace, where)):
                 continue
             out.append((where, frozenset(_pair(v) for v in _list(record["ids"]))))
-        except (OSError, ValueError, TypeError, KeyError):
-            continue  # gone meanwhile, or not ours to read
+        except (TypeError, ValueError, KeyError):
+            continue  # not ours to read
     return out
 
 
@@ -140,20 +155,15 @@ def finish_orphans(state_root: Path, workspace: Path, note: Callable[[str], None
             with contextlib.suppress(OSError):
                 os.rename(d / n, d / base)
                 revived.append(base)
-    for name in [n for n in [*listing, *revived] if n.endswith(".json") and not n.startswith(".")]:
-        path = d / name
-        try:
-            record = json.loads(path.read_bytes())
-        except (OSError, ValueError):
-            continue  # finished (or being finished) by someone else meanwhile
-        if not isinstance(record, dict) or not _orphaned(record):
+    for path, record in _records(d, [*listing, *revived]):
+        if not _orphaned(record):
             continue
-        claim = d / f".{name}.{os.getpid()}{CLAIM}"
+        claim = d / f".{path.name}.{os.getpid()}{CLAIM}"
         try:
             os.rename(path, claim)  # one process finishes a journal, never two
         except OSError:
             continue
-        _finish(state_root, record, Journal(path, str(record.get("run_id", name[:-5]))), claim, workspace, note)
+        _finish(state_root, record, Journal(path, str(record.get("run_id", path.stem))), claim, workspace, note)
 
 
 def _list(value: object) -> list[object]:
